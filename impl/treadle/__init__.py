@@ -1,0 +1,35 @@
+"""treadle: thread-coordination primitives that are proven, not just tested.
+
+The library is stdlib-only. Every blocking or shared-state operation goes
+through :mod:`treadle.sync`, so the same code can be explored under every
+interleaving by ``treadle_model``.
+"""
+
+from __future__ import annotations
+
+from treadle import sync
+from treadle.channel import (
+    ChannelStatistics,
+    Closed,
+    Disconnected,
+    Empty,
+    Full,
+    Receiver,
+    Sender,
+    channel,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChannelStatistics",
+    "Closed",
+    "Disconnected",
+    "Empty",
+    "Full",
+    "Receiver",
+    "Sender",
+    "__version__",
+    "channel",
+    "sync",
+]

@@ -1,0 +1,558 @@
+"""Multi-producer, single-consumer channels.
+
+``tx, rx = channel(capacity)`` gives a :class:`Sender` and a :class:`Receiver`.
+
+* ``capacity=None``: unbounded; ``send`` never blocks.
+* ``capacity=0``: rendezvous; ``send`` returns only once ``recv`` took the item.
+* ``capacity=n > 0``: bounded; ``send`` blocks while ``n`` items are buffered.
+
+Closing is explicit (``close()`` or a ``with`` block) and each handle closes
+once. ``tx.clone()`` makes another sender; the channel is disconnected for the
+receiver when *every* sender is closed and the buffer is empty. Closing the
+receiver wakes every blocked sender with :class:`Disconnected`, which carries
+the item that was not delivered; items still buffered at that moment are
+discarded (the receiver chose not to take them).
+
+Errors say whose fault it is:
+
+* :class:`Disconnected` - the *other* side went away.
+* :class:`Closed` - *you* closed this handle and then used it.
+* :class:`Full` / :class:`Empty` - a ``*_nowait`` call (or a timeout) could not
+  complete without blocking, as in :mod:`queue`.
+
+Everything here goes through :mod:`treadle.sync`, so the model checker runs
+this exact code under every interleaving.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from treadle import sync
+
+__all__ = [
+    "ChannelStatistics",
+    "Closed",
+    "Disconnected",
+    "Empty",
+    "Full",
+    "Receiver",
+    "Sender",
+    "channel",
+]
+
+T = TypeVar("T")
+
+
+class Disconnected(Exception):
+    """The other side of the channel is gone.
+
+    Raised by ``send`` when the receiver was closed (``item`` is the value that
+    was not delivered) and by ``recv`` when every sender is closed and nothing
+    is left in the buffer (``item`` is ``None``).
+    """
+
+    def __init__(self, message: str, item: Any = None) -> None:
+        super().__init__(message)
+        self.item = item
+
+
+class Closed(RuntimeError):
+    """This handle was closed by its owner and then used again."""
+
+
+class Full(Exception):
+    """``send_nowait`` (or a timed-out ``send``) found no room."""
+
+
+class Empty(Exception):
+    """``recv_nowait`` (or a timed-out ``recv``) found nothing to take."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatistics:
+    """A snapshot of a channel, for tests and monitoring."""
+
+    capacity: int | None
+    buffered: int
+    senders: int
+    receiver_closed: bool
+    senders_waiting: int
+    receiver_waiting: bool
+
+
+class _Offer:
+    """A rendezvous sender's item, waiting to be taken."""
+
+    __slots__ = ("item", "taken")
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+        self.taken = False
+
+
+class _Channel:
+    """State shared by the handles. Every field is guarded by ``lock``."""
+
+    __slots__ = (
+        "buf",
+        "capacity",
+        "limit",
+        "lock",
+        "name",
+        "not_empty",
+        "not_full",
+        "offers",
+        "rx_closed",
+        "rx_signalled",
+        "rx_waiting",
+        "senders",
+        "traced",
+        "tx_signalled",
+        "tx_waiting",
+    )
+
+    def __init__(self, capacity: int | None, name: str | None) -> None:
+        self.capacity = capacity
+        self.name = name
+        # Events are emitted under the lock, so their order is the order in
+        # which the steps took effect. Decided once: production never pays.
+        self.traced = sync.observing()
+        # Fast-path bound: unbounded channels compare against an int that no
+        # deque reaches; rendezvous channels (limit 0) never use ``buf``.
+        self.limit = (1 << 62) if capacity is None else capacity
+        self.lock = sync.Lock()
+        self.not_empty = sync.Condition(self.lock)
+        self.not_full = sync.Condition(self.lock)
+        self.buf: deque[Any] = deque()
+        self.offers: deque[_Offer] = deque()
+        self.senders = 1
+        self.rx_closed = False
+        # Waiter counts let send/recv skip notify() when nobody waits, and
+        # the signalled counts skip it when every waiter was already notified
+        # but has not run yet (on a busy channel that is most calls). A woken
+        # waiter always re-checks its condition, so an extra notify is
+        # harmless; the counts only ever err towards notifying.
+        self.rx_waiting = 0
+        self.rx_signalled = 0
+        self.tx_waiting = 0
+        self.tx_signalled = 0
+
+    def failed_send(self, item: Any) -> None:
+        if self.traced:
+            sync.emit("channel.send_failed", channel=self.name, item=item)
+
+    def wake_receiver(self) -> None:
+        if self.rx_waiting > self.rx_signalled:
+            self.rx_signalled += 1
+            self.not_empty.notify()
+
+    def wake_sender(self) -> None:
+        if self.tx_waiting > self.tx_signalled:
+            self.tx_signalled += 1
+            self.not_full.notify()
+
+    def wait_receiver(self, timeout: float | None) -> None:
+        self.rx_waiting += 1
+        try:
+            self.not_empty.wait(timeout)
+        finally:
+            self.rx_waiting -= 1
+            if self.rx_signalled:
+                self.rx_signalled -= 1
+
+    def wait_sender(self, timeout: float | None) -> None:
+        self.tx_waiting += 1
+        try:
+            self.not_full.wait(timeout)
+        finally:
+            self.tx_waiting -= 1
+            if self.tx_signalled:
+                self.tx_signalled -= 1
+
+
+def _check_timeout(timeout: object) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
+    if not timeout >= 0:
+        raise ValueError(f"timeout must be a non-negative number of seconds or None, got {timeout}")
+
+
+def channel(
+    capacity: int | None = None, *, name: str | None = None
+) -> tuple[Sender[Any], Receiver[Any]]:
+    """Create a channel and return ``(sender, receiver)``.
+
+    Args:
+        capacity: ``None`` for unbounded, ``0`` for rendezvous, ``n > 0`` to
+            make ``send`` block while ``n`` items are buffered.
+        name: shown in ``repr`` and carried by the protocol events the channel
+            emits under the model (``channel.send``, ``channel.recv``,
+            ``channel.send_failed``, ``channel.close_tx``, ``channel.close_rx``,
+            each with ``channel=name``).
+
+    Raises:
+        TypeError: ``capacity`` is not an int or None.
+        ValueError: ``capacity`` is negative.
+    """
+    if capacity is not None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            raise TypeError(f"channel capacity must be an int or None, not {capacity!r}")
+        if capacity < 0:
+            raise ValueError(
+                f"channel capacity must be >= 0 (0 = rendezvous, None = unbounded), got {capacity}"
+            )
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"channel name must be a str or None, not {name!r}")
+    ch = _Channel(capacity, name)
+    return Sender(ch), Receiver(ch)
+
+
+class Sender(Generic[T]):
+    """The sending half. Clone it to give each producer its own handle."""
+
+    __slots__ = ("_ch", "_closed")
+
+    def __init__(self, ch: _Channel) -> None:
+        self._ch = ch
+        self._closed = False
+
+    def send(self, item: T, timeout: float | None = None) -> None:
+        """Send ``item``, blocking while the channel is full.
+
+        On a rendezvous channel this returns once the receiver took the item.
+
+        Raises:
+            Disconnected: the receiver is closed (``exc.item is item``).
+            Full: ``timeout`` elapsed first (the item was not sent).
+            Closed: this sender was closed.
+        """
+        if timeout is not None:
+            _check_timeout(timeout)
+        ch = self._ch
+        with ch.lock:
+            if self._closed:
+                raise Closed(
+                    "send() on a closed Sender; clone() it before closing if you need another"
+                )
+            if ch.rx_closed:
+                ch.failed_send(item)
+                raise Disconnected("send() failed: the receiver is closed", item)
+            if len(ch.buf) < ch.limit:
+                ch.buf.append(item)
+                if ch.traced:
+                    sync.emit("channel.send", channel=ch.name, item=item)
+                if ch.rx_waiting > ch.rx_signalled:
+                    ch.wake_receiver()
+                return
+        if ch.capacity == 0:
+            self._rendezvous(item, timeout, blocking=True)
+        else:
+            self._send_blocking(item, timeout)
+
+    def _send_blocking(self, item: T, timeout: float | None) -> None:
+        ch = self._ch
+        deadline = None if timeout is None else sync.monotonic() + timeout
+        with ch.lock:
+            while True:
+                if self._closed:
+                    # Sending after our own close could slip an item in after
+                    # the receiver saw the channel disconnected; refuse it.
+                    raise Closed("Sender was closed while blocked in send(); the item was not sent")
+                if ch.rx_closed:
+                    ch.failed_send(item)
+                    raise Disconnected("send() failed: the receiver is closed", item)
+                # Room is checked before the deadline so a timed-out waiter
+                # that was also notified still uses the slot it was given.
+                if len(ch.buf) < ch.limit:
+                    ch.buf.append(item)
+                    if ch.traced:
+                        sync.emit("channel.send", channel=ch.name, item=item)
+                    ch.wake_receiver()
+                    return
+                if deadline is None:
+                    remaining = None
+                else:
+                    remaining = deadline - sync.monotonic()
+                    if remaining <= 0:
+                        raise Full(f"send() timed out after {timeout}s: channel full")
+                ch.wait_sender(remaining)
+
+    def _rendezvous(self, item: T, timeout: float | None, *, blocking: bool) -> None:
+        ch = self._ch
+        deadline = None if timeout is None else sync.monotonic() + timeout
+        with ch.lock:
+            if self._closed:
+                raise Closed("send() on a closed Sender")
+            if ch.rx_closed:
+                ch.failed_send(item)
+                raise Disconnected("send() failed: the receiver is closed", item)
+            if not blocking and ch.rx_waiting <= len(ch.offers):
+                raise Full("send_nowait() on a rendezvous channel with no receiver waiting")
+            offer = _Offer(item)
+            ch.offers.append(offer)
+            ch.wake_receiver()
+            if not blocking:
+                # A waiting receiver is committed to take it (recv checks for
+                # offers before it gives up), so the hand-off is done.
+                return
+            while not offer.taken:
+                if ch.rx_closed:
+                    # close() discarded the offer; it was never delivered.
+                    ch.failed_send(item)
+                    raise Disconnected("send() failed: the receiver is closed", item)
+                if deadline is None:
+                    remaining = None
+                else:
+                    remaining = deadline - sync.monotonic()
+                    if remaining <= 0:
+                        ch.offers.remove(offer)
+                        raise Full(f"send() timed out after {timeout}s: no receiver took the item")
+                ch.wait_sender(remaining)
+
+    def send_nowait(self, item: T) -> None:
+        """Send ``item`` if that needs no waiting.
+
+        On a rendezvous channel this succeeds only when the receiver is
+        already blocked in ``recv``.
+
+        Raises:
+            Full: no room (or no receiver waiting, for a rendezvous channel).
+            Disconnected: the receiver is closed.
+            Closed: this sender was closed.
+        """
+        ch = self._ch
+        if ch.capacity == 0:
+            self._rendezvous(item, None, blocking=False)
+            return
+        with ch.lock:
+            if self._closed:
+                raise Closed("send_nowait() on a closed Sender")
+            if ch.rx_closed:
+                ch.failed_send(item)
+                raise Disconnected("send_nowait() failed: the receiver is closed", item)
+            if len(ch.buf) >= ch.limit:
+                raise Full(f"channel is full ({ch.capacity} buffered)")
+            ch.buf.append(item)
+            if ch.traced:
+                sync.emit("channel.send", channel=ch.name, item=item)
+            if ch.rx_waiting > ch.rx_signalled:
+                ch.wake_receiver()
+
+    def clone(self) -> Sender[T]:
+        """Return a new sender for the same channel; it must be closed too.
+
+        Raises:
+            Closed: this sender was closed.
+        """
+        ch = self._ch
+        with ch.lock:
+            if self._closed:
+                raise Closed("clone() of a closed Sender")
+            ch.senders += 1
+            if ch.traced:
+                sync.emit("channel.clone_tx", channel=ch.name, senders=ch.senders)
+        return Sender(ch)
+
+    def close(self) -> None:
+        """Close this handle (idempotent). The last close disconnects the receiver."""
+        ch = self._ch
+        with ch.lock:
+            if self._closed:
+                return
+            self._closed = True
+            ch.senders -= 1
+            if ch.traced:
+                sync.emit("channel.close_tx", channel=ch.name, senders=ch.senders)
+            if ch.senders == 0 and ch.rx_waiting:
+                ch.not_empty.notify_all()
+            if ch.tx_waiting:
+                # A thread blocked in send() on this very handle must learn
+                # that its handle is gone.
+                ch.not_full.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """True once this handle was closed."""
+        return self._closed
+
+    def statistics(self) -> ChannelStatistics:
+        """A snapshot of the channel's state."""
+        return _statistics(self._ch)
+
+    def __enter__(self) -> Sender[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Sender {self._ch.name or ''} {state} capacity={self._ch.capacity}>"
+
+
+class Receiver(Generic[T]):
+    """The receiving half. There is exactly one per channel."""
+
+    __slots__ = ("_ch", "_closed")
+
+    def __init__(self, ch: _Channel) -> None:
+        self._ch = ch
+        self._closed = False
+
+    def _take(self) -> T:
+        # Caller holds the lock and has checked that something is there.
+        ch = self._ch
+        if ch.capacity == 0:
+            offer = ch.offers.popleft()
+            offer.taken = True
+            if ch.traced:
+                # A rendezvous send takes effect when the receiver takes it.
+                sync.emit("channel.send", channel=ch.name, item=offer.item)
+                sync.emit("channel.recv", channel=ch.name, item=offer.item)
+            if ch.tx_waiting:
+                ch.not_full.notify_all()
+            return offer.item  # type: ignore[no-any-return]
+        item: T = ch.buf.popleft()
+        if ch.traced:
+            sync.emit("channel.recv", channel=ch.name, item=item)
+        if ch.tx_waiting > ch.tx_signalled:
+            ch.wake_sender()
+        return item
+
+    def recv(self, timeout: float | None = None) -> T:
+        """Take the oldest item, blocking while the channel is empty.
+
+        Raises:
+            Disconnected: every sender is closed and nothing is buffered.
+            Empty: ``timeout`` elapsed first.
+            Closed: this receiver was closed.
+        """
+        if timeout is not None:
+            _check_timeout(timeout)
+        ch = self._ch
+        with ch.lock:
+            if ch.buf:
+                item: T = ch.buf.popleft()
+                if ch.traced:
+                    sync.emit("channel.recv", channel=ch.name, item=item)
+                if ch.tx_waiting > ch.tx_signalled:
+                    ch.wake_sender()
+                return item
+        deadline = None if timeout is None else sync.monotonic() + timeout
+        with ch.lock:
+            while True:
+                if self._closed:
+                    raise Closed("recv() on a closed Receiver")
+                if ch.buf or ch.offers:
+                    return self._take()
+                if ch.senders == 0:
+                    if ch.traced:
+                        sync.emit("channel.disconnected", channel=ch.name)
+                    raise Disconnected(
+                        "recv() failed: every sender is closed and the channel is empty"
+                    )
+                if deadline is None:
+                    remaining = None
+                else:
+                    remaining = deadline - sync.monotonic()
+                    if remaining <= 0:
+                        raise Empty(f"recv() timed out after {timeout}s: channel empty")
+                ch.wait_receiver(remaining)
+
+    def recv_nowait(self) -> T:
+        """Take the oldest item if one is there now.
+
+        Raises:
+            Empty: nothing buffered (and, for rendezvous, no sender waiting).
+            Disconnected: every sender is closed and nothing is buffered.
+            Closed: this receiver was closed.
+        """
+        ch = self._ch
+        with ch.lock:
+            if self._closed:
+                raise Closed("recv_nowait() on a closed Receiver")
+            if ch.buf or ch.offers:
+                return self._take()
+            if ch.senders == 0:
+                if ch.traced:
+                    sync.emit("channel.disconnected", channel=ch.name)
+                raise Disconnected(
+                    "recv_nowait() failed: every sender is closed and the channel is empty"
+                )
+            raise Empty("channel is empty")
+
+    def close(self) -> None:
+        """Close the receiver (idempotent).
+
+        Blocked and later sends raise :class:`Disconnected`; buffered items are
+        discarded.
+        """
+        ch = self._ch
+        with ch.lock:
+            if self._closed:
+                return
+            self._closed = True
+            ch.rx_closed = True
+            discarded = len(ch.buf) + len(ch.offers)
+            ch.buf.clear()
+            ch.offers.clear()
+            if ch.traced:
+                sync.emit("channel.close_rx", channel=ch.name, discarded=discarded)
+            if ch.tx_waiting:
+                ch.not_full.notify_all()
+            if ch.rx_waiting:
+                ch.not_empty.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """True once this receiver was closed."""
+        return self._closed
+
+    def statistics(self) -> ChannelStatistics:
+        """A snapshot of the channel's state."""
+        return _statistics(self._ch)
+
+    def __iter__(self) -> Iterator[T]:
+        """Yield items until every sender is closed and the buffer is empty."""
+        while True:
+            try:
+                yield self.recv()
+            except Disconnected:
+                return
+
+    def __enter__(self) -> Receiver[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Receiver {self._ch.name or ''} {state} capacity={self._ch.capacity}>"
+
+
+def _statistics(ch: _Channel) -> ChannelStatistics:
+    with ch.lock:
+        return ChannelStatistics(
+            capacity=ch.capacity,
+            buffered=len(ch.buf) + len(ch.offers),
+            senders=ch.senders,
+            receiver_closed=ch.rx_closed,
+            senders_waiting=ch.tx_waiting,
+            receiver_waiting=ch.rx_waiting > 0,
+        )

@@ -1,0 +1,551 @@
+"""The synchronisation facade: the only door between treadle and the OS.
+
+Every lock, condition, event, semaphore, shared variable, thread, sleep and
+clock reading in treadle goes through this module. In production the facade
+hands out plain :mod:`threading` objects (``sync.Lock()`` *is* a
+``threading.Lock``), so the cost is one extra call when an object is created
+and nothing afterwards. The model checker (``treadle_model``) installs a
+controlled backend for the duration of an exploration; the same source then
+runs on virtual threads that switch only at facade operations, which is how
+the real code is checked under every interleaving (the loom idea).
+
+Rules for code that wants to be checkable (treadle itself follows them):
+
+* all state shared between threads is guarded by a facade lock or lives in a
+  :class:`Cell`;
+* never call :mod:`threading`, :mod:`queue`, ``time.sleep`` or
+  ``time.monotonic`` directly;
+* create facade objects inside the code being checked, not at import time:
+  an object belongs to the backend that was active when it was created.
+
+Example::
+
+    from treadle import sync
+
+    class Counter:
+        def __init__(self) -> None:
+            self._lock = sync.Lock()
+            self._n = 0
+
+        def bump(self) -> int:
+            with self._lock:
+                self._n += 1
+                return self._n
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Generic, Protocol, TypeVar
+
+__all__ = [
+    "Backend",
+    "Cell",
+    "Condition",
+    "Event",
+    "Lock",
+    "RLock",
+    "Semaphore",
+    "Thread",
+    "ThreadingBackend",
+    "current_thread",
+    "emit",
+    "get_backend",
+    "local",
+    "monotonic",
+    "observing",
+    "sleep",
+    "spawn",
+    "using_backend",
+]
+
+T = TypeVar("T")
+
+
+class _Facade(abc.ABCMeta):
+    """Metaclass that turns ``Lock()`` into ``backend.lock()``.
+
+    The method bodies on the facade classes below only document the interface
+    (they are never called: production hands out ``threading`` objects, which
+    are registered as virtual subclasses).
+
+    Calling one of the facade classes below asks the active backend for an
+    object. Calling a *subclass* (a backend's own implementation) constructs it
+    normally, so backends can subclass the facade types.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        factory = cls.__dict__.get("_factory")
+        if factory is not None:
+            return getattr(_state.backend, factory)(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
+
+class Lock(metaclass=_Facade):
+    """A mutual-exclusion lock (``threading.Lock`` in production).
+
+    ``acquire(blocking=True, timeout=-1)`` follows :class:`threading.Lock`.
+    """
+
+    _factory = "lock"
+    __slots__ = ()
+
+    def __init__(self) -> None:  # pragma: no cover - typing only
+        pass
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def locked(self) -> bool:
+        raise NotImplementedError
+
+    def __enter__(self) -> bool:
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        raise NotImplementedError
+
+
+class RLock(metaclass=_Facade):
+    """A re-entrant lock (``threading.RLock`` in production)."""
+
+    _factory = "rlock"
+    __slots__ = ()
+
+    def __init__(self) -> None:  # pragma: no cover - typing only
+        pass
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> bool:
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        raise NotImplementedError
+
+
+class Condition(metaclass=_Facade):
+    """A condition variable (``threading.Condition`` in production).
+
+    ``wait`` may return spuriously under the model when spurious wakeups are
+    enabled; always wait in a loop (or use :meth:`wait_for`).
+    """
+
+    _factory = "condition"
+    __slots__ = ()
+
+    def __init__(self, lock: Lock | RLock | None = None) -> None:  # pragma: no cover
+        pass
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> bool:
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        raise NotImplementedError
+
+    def wait(self, timeout: float | None = None) -> bool:
+        raise NotImplementedError
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
+        raise NotImplementedError
+
+    def notify(self, n: int = 1) -> None:
+        raise NotImplementedError
+
+    def notify_all(self) -> None:
+        raise NotImplementedError
+
+
+class Event(metaclass=_Facade):
+    """A one-bit flag threads can wait for (``threading.Event`` in production)."""
+
+    _factory = "event"
+    __slots__ = ()
+
+    def __init__(self) -> None:  # pragma: no cover - typing only
+        pass
+
+    def is_set(self) -> bool:
+        raise NotImplementedError
+
+    def set(self) -> None:
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        raise NotImplementedError
+
+    def wait(self, timeout: float | None = None) -> bool:
+        raise NotImplementedError
+
+
+class Semaphore(metaclass=_Facade):
+    """A counting semaphore (``threading.Semaphore`` in production)."""
+
+    _factory = "semaphore"
+    __slots__ = ()
+
+    def __init__(self, value: int = 1) -> None:  # pragma: no cover - typing only
+        pass
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        raise NotImplementedError
+
+    def release(self, n: int = 1) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> bool:
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        raise NotImplementedError
+
+
+class Cell(Generic[T], metaclass=_Facade):
+    """A variable shared between threads, visible to the model checker.
+
+    Reads and writes of a plain attribute are invisible to the model; reads and
+    writes of a ``Cell`` are scheduling points, so races on it are explored
+    (and, when asked, reported as data races). In production ``get``/``set``
+    are ordinary attribute accesses.
+    """
+
+    _factory = "cell"
+    __slots__ = ()
+
+    def __init__(self, value: T) -> None:  # pragma: no cover - typing only
+        pass
+
+    def get(self) -> T:
+        raise NotImplementedError
+
+    def set(self, value: T) -> None:
+        raise NotImplementedError
+
+
+class Thread(metaclass=abc.ABCMeta):  # noqa: B024 - an interface for register()
+    """A running thread, as returned by :func:`spawn` and :func:`current_thread`.
+
+    In production this is a :class:`threading.Thread`; identity comparisons
+    (``spawn(...) is current_thread()`` inside the thread) hold.
+    """
+
+    __slots__ = ()
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    def join(self, timeout: float | None = None) -> None:
+        raise NotImplementedError
+
+    def is_alive(self) -> bool:
+        raise NotImplementedError
+
+
+class local(metaclass=_Facade):
+    """Thread-local attribute storage (``threading.local`` in production)."""
+
+    _factory = "local"
+
+    def __init__(self) -> None:  # pragma: no cover - typing only
+        pass
+
+    def __getattr__(self, name: str) -> Any:  # pragma: no cover - typing only
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:  # pragma: no cover
+        object.__setattr__(self, name, value)
+
+
+class Backend(Protocol):
+    """What a backend provides. ``ThreadingBackend`` is the production one."""
+
+    name: str
+
+    def lock(self) -> Lock: ...
+
+    def rlock(self) -> RLock: ...
+
+    def condition(self, lock: Lock | RLock | None = None) -> Condition: ...
+
+    def event(self) -> Event: ...
+
+    def semaphore(self, value: int = 1) -> Semaphore: ...
+
+    def cell(self, value: T) -> Cell[T]: ...
+
+    def local(self) -> local: ...
+
+    def spawn(
+        self,
+        fn: Callable[..., object],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None,
+        stack_size: int | None,
+    ) -> Thread: ...
+
+    def current_thread(self) -> Thread: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def monotonic(self) -> float: ...
+
+    def emit(self, event: str, fields: dict[str, Any]) -> None: ...
+
+
+# --- the production backend -------------------------------------------------
+
+
+class _ThreadingCell(Cell[T]):
+    __slots__ = ("_value",)
+
+    def __init__(self, value: T) -> None:
+        self._value = value
+
+    def get(self) -> T:
+        return self._value
+
+    def set(self, value: T) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return f"Cell({self._value!r})"
+
+
+# threading.stack_size() is process-global: set it, start, restore, all under
+# one lock so two spawns with different sizes cannot swap each other's setting.
+_stack_size_lock = threading.Lock()
+
+# threading only accepts 0 (platform default) or at least 32 KiB.
+MIN_STACK_SIZE = 32 * 1024
+
+
+def _check_stack_size(stack_size: object) -> int | None:
+    if stack_size is None:
+        return None
+    if isinstance(stack_size, bool) or not isinstance(stack_size, int):
+        raise TypeError(f"stack_size must be an int number of bytes or None, not {stack_size!r}")
+    if stack_size < MIN_STACK_SIZE:
+        raise ValueError(
+            f"stack_size must be at least {MIN_STACK_SIZE} bytes (32 KiB), got {stack_size}"
+        )
+    return stack_size
+
+
+class ThreadingBackend:
+    """The production backend: plain :mod:`threading` and :mod:`time`."""
+
+    name = "threading"
+
+    def lock(self) -> Lock:
+        return threading.Lock()  # type: ignore[return-value]
+
+    def rlock(self) -> RLock:
+        return threading.RLock()  # type: ignore[return-value]
+
+    def condition(self, lock: Lock | RLock | None = None) -> Condition:
+        return threading.Condition(lock)  # type: ignore[arg-type, return-value]
+
+    def event(self) -> Event:
+        return threading.Event()  # type: ignore[return-value]
+
+    def semaphore(self, value: int = 1) -> Semaphore:
+        return threading.Semaphore(value)  # type: ignore[return-value]
+
+    def cell(self, value: T) -> Cell[T]:
+        return _ThreadingCell(value)
+
+    def local(self) -> local:
+        return threading.local()  # type: ignore[return-value]
+
+    def spawn(
+        self,
+        fn: Callable[..., object],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None,
+        stack_size: int | None,
+    ) -> Thread:
+        thread = threading.Thread(target=fn, args=args, kwargs=kwargs, name=name)
+        if stack_size is None:
+            thread.start()
+        else:
+            with _stack_size_lock:
+                previous = threading.stack_size(stack_size)
+                try:
+                    thread.start()
+                finally:
+                    threading.stack_size(previous)
+        return thread  # type: ignore[return-value]
+
+    def current_thread(self) -> Thread:
+        return threading.current_thread()  # type: ignore[return-value]
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def emit(self, event: str, fields: dict[str, Any]) -> None:
+        pass
+
+
+Lock.register(type(threading.Lock()))
+RLock.register(type(threading.RLock()))
+Condition.register(threading.Condition)
+Event.register(threading.Event)
+Semaphore.register(threading.Semaphore)
+Thread.register(threading.Thread)
+local.register(threading.local)
+
+
+class _State:
+    __slots__ = ("backend", "observing")
+
+    def __init__(self) -> None:
+        self.backend: Backend = ThreadingBackend()
+        # True when the backend wants protocol events; lets emit() return
+        # before building anything in production.
+        self.observing = False
+
+
+_state = _State()
+_PRODUCTION = _state.backend
+
+
+def get_backend() -> Backend:
+    """Return the backend currently in force."""
+    return _state.backend
+
+
+@contextmanager
+def using_backend(backend: Backend, *, observe_events: bool = True) -> Iterator[Backend]:
+    """Install ``backend`` for the duration of a ``with`` block.
+
+    The swap is process-wide (the model runs all virtual threads on one OS
+    thread), so only one non-production backend may be active at a time.
+
+    Raises:
+        RuntimeError: another non-production backend is already installed
+            (nested explorations are not supported).
+    """
+    previous = _state.backend
+    if previous is not _PRODUCTION:
+        raise RuntimeError(
+            f"backend {previous.name!r} is already installed; treadle cannot nest "
+            f"explorations or run two at once (tried to install {backend.name!r})"
+        )
+    previous_observing = _state.observing
+    _state.backend = backend
+    _state.observing = observe_events
+    try:
+        yield backend
+    finally:
+        _state.backend = previous
+        _state.observing = previous_observing
+
+
+def spawn(
+    fn: Callable[..., object],
+    /,
+    *args: Any,
+    name: str | None = None,
+    stack_size: int | None = None,
+    **kwargs: Any,
+) -> Thread:
+    """Start ``fn(*args, **kwargs)`` on a new thread and return it, already running.
+
+    Args:
+        name: the thread's name (shown in traces and ``threading`` listings).
+        stack_size: bytes of stack for the new thread (>= 32 KiB), or ``None``
+            for the platform default.
+
+    The caller owns the thread and must ``join`` it. An exception escaping
+    ``fn`` goes to ``threading.excepthook`` in production and is reported as a
+    failure by the model; code that cares should catch it inside ``fn``.
+
+    Raises:
+        TypeError / ValueError: ``fn`` is not callable or ``stack_size`` is bad.
+    """
+    if not callable(fn):
+        raise TypeError(f"spawn() needs a callable, got {fn!r}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"thread name must be a str or None, not {name!r}")
+    return _state.backend.spawn(fn, args, kwargs, name, _check_stack_size(stack_size))
+
+
+def current_thread() -> Thread:
+    """Return the :class:`Thread` running the caller."""
+    return _state.backend.current_thread()
+
+
+def sleep(seconds: float) -> None:
+    """Sleep for ``seconds`` (virtual time under the model)."""
+    if seconds < 0:
+        raise ValueError(f"sleep length must be non-negative, got {seconds}")
+    _state.backend.sleep(seconds)
+
+
+def monotonic() -> float:
+    """A monotonic clock in seconds (virtual under the model)."""
+    return _state.backend.monotonic()
+
+
+def observing() -> bool:
+    """True when the active backend records protocol events.
+
+    Hot paths read this once (for example when a channel is created) and skip
+    building event fields in production.
+    """
+    return _state.observing
+
+
+def emit(event: str, /, **fields: Any) -> None:
+    """Record a protocol event for conformance checking; a no-op in production.
+
+    impl code calls this at the points where its protocol takes a step (for
+    example ``sync.emit("pump.item", item=x)``). The model replays the events
+    of each explored execution as actions of the matching spec.
+    """
+    if _state.observing:
+        _state.backend.emit(event, fields)

@@ -1,0 +1,50 @@
+"""The ``treadle`` command line.
+
+Subcommands live in their own modules (``_cli_*.py``); each exposes
+``register(subparsers)`` which adds its parser and sets ``func`` to a callable
+taking the parsed namespace and returning the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import treadle
+
+# Each entry is a module in this package with a register(subparsers) function.
+_SUBCOMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="treadle",
+        description=(
+            "Check treadle's protocols: explore the real code under every "
+            "interleaving and check the specs it conforms to."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"treadle {treadle.__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    import importlib
+
+    for name in _SUBCOMMAND_MODULES:
+        module = importlib.import_module(f"treadle_model.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0
+    status: int = func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
