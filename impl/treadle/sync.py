@@ -48,6 +48,7 @@ __all__ = [
     "Cell",
     "Condition",
     "Event",
+    "ExceptHook",
     "Lock",
     "RLock",
     "Semaphore",
@@ -56,9 +57,11 @@ __all__ = [
     "current_thread",
     "emit",
     "get_backend",
+    "get_excepthook",
     "local",
     "monotonic",
     "observing",
+    "set_excepthook",
     "sleep",
     "spawn",
     "using_backend",
@@ -295,6 +298,10 @@ class local(metaclass=_Facade):
         object.__setattr__(self, name, value)
 
 
+ExceptHook = Callable[[Any], object]
+"""The process-wide hook for exceptions escaping threads (``threading.excepthook``)."""
+
+
 class Backend(Protocol):
     """What a backend provides. ``ThreadingBackend`` is the production one."""
 
@@ -330,6 +337,10 @@ class Backend(Protocol):
     def monotonic(self) -> float: ...
 
     def emit(self, event: str, fields: dict[str, Any]) -> None: ...
+
+    def get_excepthook(self) -> ExceptHook: ...
+
+    def set_excepthook(self, hook: ExceptHook) -> None: ...
 
 
 # --- the production backend -------------------------------------------------
@@ -428,6 +439,12 @@ class ThreadingBackend:
 
     def emit(self, event: str, fields: dict[str, Any]) -> None:
         pass
+
+    def get_excepthook(self) -> ExceptHook:
+        return threading.excepthook
+
+    def set_excepthook(self, hook: ExceptHook) -> None:
+        threading.excepthook = hook
 
 
 Lock.register(type(threading.Lock()))
@@ -529,6 +546,22 @@ def sleep(seconds: float) -> None:
 def monotonic() -> float:
     """A monotonic clock in seconds (virtual under the model)."""
     return _state.backend.monotonic()
+
+
+def get_excepthook() -> ExceptHook:
+    """The hook called for an exception escaping a thread (``threading.excepthook``).
+
+    Process-global state: under the model it is a per-execution slot, so the
+    order of installing and removing it relative to joins is checked.
+    """
+    return _state.backend.get_excepthook()
+
+
+def set_excepthook(hook: ExceptHook) -> None:
+    """Install ``hook`` as the thread-exception hook (see :func:`get_excepthook`)."""
+    if not callable(hook):
+        raise TypeError(f"excepthook must be callable, got {hook!r}")
+    _state.backend.set_excepthook(hook)
 
 
 def observing() -> bool:

@@ -112,3 +112,23 @@ def test_using_backend_refuses_to_nest() -> None:
         sync.using_backend(_RecordingBackend()),
     ):
         pass  # pragma: no cover
+
+
+def test_excepthook_round_trips_through_the_facade() -> None:
+    original = sync.get_excepthook()
+    assert original is threading.excepthook
+
+    def hook(args: object) -> None:
+        pass
+
+    sync.set_excepthook(hook)
+    try:
+        assert threading.excepthook is hook
+    finally:
+        sync.set_excepthook(original)
+    assert threading.excepthook is original
+
+
+def test_set_excepthook_rejects_non_callable() -> None:
+    with pytest.raises(TypeError, match="callable"):
+        sync.set_excepthook(3)  # type: ignore[arg-type]
