@@ -300,19 +300,27 @@ class Sender(Generic[T]):
                 # A waiting receiver is committed to take it (recv checks for
                 # offers before it gives up), so the hand-off is done.
                 return
-            while not offer.taken:
-                if ch.rx_closed:
-                    # close() discarded the offer; it was never delivered.
-                    ch.failed_send(item)
-                    raise Disconnected("send() failed: the receiver is closed", item)
-                if deadline is None:
-                    remaining = None
-                else:
-                    remaining = deadline - sync.monotonic()
-                    if remaining <= 0:
-                        ch.offers.remove(offer)
-                        raise Full(f"send() timed out after {timeout}s: no receiver took the item")
-                ch.wait_sender(remaining)
+            try:
+                while not offer.taken:
+                    if ch.rx_closed:
+                        # close() discarded the offer; it was never delivered.
+                        ch.failed_send(item)
+                        raise Disconnected("send() failed: the receiver is closed", item)
+                    if deadline is None:
+                        remaining = None
+                    else:
+                        remaining = deadline - sync.monotonic()
+                        if remaining <= 0:
+                            raise Full(
+                                f"send() timed out after {timeout}s: no receiver took the item"
+                            )
+                    ch.wait_sender(remaining)
+            except BaseException:
+                # Timeout, KeyboardInterrupt or anything else: a send that
+                # raised must not be delivered later, so withdraw the offer.
+                if not offer.taken and offer in ch.offers:
+                    ch.offers.remove(offer)
+                raise
 
     def send_nowait(self, item: T) -> None:
         """Send ``item`` if that needs no waiting.
