@@ -18,6 +18,14 @@ from treadle.channel import (
     Sender,
     channel,
 )
+from treadle.executor import (
+    Executor,
+    ExecutorClosed,
+    ExecutorStatistics,
+    Tagged,
+    TaggedAccessError,
+)
+from treadle.pump import WorkerError, WorkerPump
 
 __version__ = "0.1.0"
 
@@ -26,9 +34,16 @@ __all__ = [
     "Closed",
     "Disconnected",
     "Empty",
+    "Executor",
+    "ExecutorClosed",
+    "ExecutorStatistics",
     "Full",
     "Receiver",
     "Sender",
+    "Tagged",
+    "TaggedAccessError",
+    "WorkerError",
+    "WorkerPump",
     "__version__",
     "channel",
     "sync",

@@ -1,0 +1,160 @@
+"""Route ``logging`` records made on chosen threads to another thread.
+
+:class:`treadle.WorkerPump` uses this so a worker thread's log records are
+handled on the thread that called ``run`` (the seed's "log-drain cadence").
+
+How: while at least one route is open, ``logging.Logger.handle`` is replaced
+by :func:`_routed_handle`. On a thread with an open route it sends
+``(logger, record)`` down that route's unbounded channel instead of handling
+the record; on every other thread it calls the original ``handle``. The
+receiving side calls ``logger.handle(record)`` again on its own thread, so
+logger filters, handlers, propagation and ``lastResort`` all behave as if the
+record had been logged there. Patching ``Logger.handle`` (rather than adding
+a filter to some handlers) catches every record exactly once, whichever
+logger made it and whatever handlers exist now or are added later.
+
+The patch is reference-counted: the first open route installs it, the last
+closed route removes it, so overlapping pumps on different threads do not
+undo each other. If something else replaced ``Logger.handle`` after us, we
+leave its replacement in place rather than drop it (ours then just delegates).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from treadle import sync
+from treadle.channel import Closed, Disconnected, Empty, Receiver, Sender, channel
+
+__all__ = ["LogRoute"]
+
+_Handle = Callable[[logging.Logger, logging.LogRecord], Any]
+
+# Guards the fields below. Created at import (a production lock even under the
+# model): nothing inside its critical sections goes through the facade, so a
+# virtual thread can never be switched out while holding it.
+_lock = sync.Lock()
+_users = 0
+_original: _Handle = logging.Logger.handle
+# thread -> where its records go. Each thread only reads its own entry, and
+# only that thread (or the route's owner, before and after the thread runs)
+# writes it, so the hot path reads without the lock.
+_routes: dict[sync.Thread, Sender[tuple[logging.Logger, logging.LogRecord]]] = {}
+_flags: dict[sync.Thread, sync.Cell[bool]] = {}
+
+
+def _routed_handle(self: logging.Logger, record: logging.LogRecord) -> Any:
+    if _routes:
+        me = sync.current_thread()
+        route = _routes.get(me)
+        if route is not None:
+            try:
+                route.send((self, record))
+            except (Disconnected, Closed):
+                # The route's owner stopped listening; handle it here rather
+                # than lose it.
+                return _original(self, record)
+            # Set after the send: a reader that sees the flag clear and then
+            # drains cannot miss this record (see LogRoute.drain).
+            _flags[me].set(True)
+            return None
+    return _original(self, record)
+
+
+def _install() -> None:
+    global _users, _original
+    with _lock:
+        if _users == 0 and logging.Logger.handle is not _routed_handle:
+            _original = logging.Logger.handle
+            logging.Logger.handle = _routed_handle  # type: ignore[method-assign]
+        _users += 1
+
+
+def _uninstall() -> None:
+    global _users
+    with _lock:
+        _users -= 1
+        if _users == 0 and logging.Logger.handle is _routed_handle:
+            logging.Logger.handle = _original  # type: ignore[method-assign, assignment]
+
+
+class LogRoute:
+    """One route: records logged on one thread, handled by :meth:`drain`.
+
+    Lifecycle (owner thread unless noted)::
+
+        route = LogRoute()        # installs the patch
+        route.attach()            # ON the source thread, before it logs
+        ...                       # owner calls route.drain() as it likes
+        route.detach()            # ON the source thread, when it is done
+        route.close()             # owner: final drain, removes the patch
+
+    ``close`` is idempotent and must run even on error paths.
+    """
+
+    __slots__ = ("_closed", "_pending", "_rx", "_tx")
+
+    def __init__(self) -> None:
+        self._tx, self._rx = channel(None, name="pump.logs")
+        self._pending: sync.Cell[bool] = sync.Cell(False)
+        self._closed = False
+        _install()
+
+    def attach(self) -> None:
+        """Start routing the calling thread's records (call it on that thread)."""
+        me = sync.current_thread()
+        with _lock:
+            _flags[me] = self._pending
+            _routes[me] = self._tx
+
+    def detach(self) -> None:
+        """Stop routing the calling thread's records and close the route's sender."""
+        me = sync.current_thread()
+        with _lock:
+            _routes.pop(me, None)
+            _flags.pop(me, None)
+        self._tx.close()
+
+    def drain(self) -> None:
+        """Handle, on the calling thread, every record routed so far, in order."""
+        # Cheap test first: this runs before every pump call.
+        if not self._pending.get():
+            return
+        self._pending.set(False)
+        rx: Receiver[tuple[logging.Logger, logging.LogRecord]] = self._rx
+        while True:
+            try:
+                logger, record = rx.recv_nowait()
+            except (Empty, Disconnected):
+                return
+            logger.handle(record)
+
+    def close(self, errors: list[BaseException] | None = None) -> None:
+        """Drain what is left, then remove the patch (if no other route needs it).
+
+        Args:
+            errors: if given, an exception raised while handling a record is
+                appended here and draining goes on with the next record (used
+                on error paths, where the caller's exception must win);
+                otherwise the first one propagates, after the patch is removed.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._pending.set(True)  # drain regardless of the flag
+            if errors is None:
+                self.drain()
+            else:
+                while True:
+                    try:
+                        self.drain()
+                        break
+                    except Exception as exc:  # reported by the caller
+                        errors.append(exc)
+                        self._pending.set(True)
+        finally:
+            self._rx.close()
+            _uninstall()

@@ -1,0 +1,278 @@
+"""Run a worker on a background thread while the calling thread pumps its output.
+
+:class:`WorkerPump` is for the pattern where heavy work must happen off the
+main thread but its results must be handled *on* it (a GUI, an embedding
+runtime, anything that is not thread-safe)::
+
+    from treadle import WorkerPump
+
+    def worker(tx):                 # on a new thread
+        for n in range(5):
+            tx.send(n * n)
+        return "done"
+
+    result = WorkerPump().run(worker, print)   # print runs on this thread
+    assert result == "done"
+
+The protocol, step by step:
+
+1. ``run`` makes a channel of the pump's capacity (named ``"pump"``) and
+   starts the worker thread with the sending half.
+2. The calling thread receives items in FIFO order and calls ``pump(item)``
+   for each. With ``forward_logs`` it first handles, on this thread, every
+   ``logging`` record the worker thread produced so far.
+3. When the worker function returns (or raises), its sender is closed and an
+   end marker is queued behind everything it sent. The calling thread pumps
+   every item up to the marker, closes the receiver, joins the worker,
+   handles the remaining log records, and returns the worker's result (or
+   raises :class:`WorkerError` from the worker's exception).
+4. If ``pump`` raises anything (``KeyboardInterrupt`` included), the receiver
+   is closed at once, so a blocked or later ``send`` in the worker raises
+   :class:`~treadle.Disconnected`; the worker is joined, remaining log records
+   are handled, and the pump's exception propagates unchanged.
+
+No step can hang on a sender the worker leaked: ``run`` ends when the worker
+*function* has returned and everything queued before that was pumped, not
+when every sender is closed. Items sent after that through a leaked sender
+(or clone) are never pumped; once ``run`` has returned such a ``send`` raises
+:class:`~treadle.Disconnected`.
+
+Protocol events (visible to the model checker; free in production), in order
+of a normal run: ``pump.worker_started``, then per item ``pump.item``
+(``item=``), ``pump.worker_returned`` or ``pump.worker_raised`` (``error=``
+the exception's type name), ``pump.rx_closed``, ``pump.worker_joined``,
+``pump.run_returned`` or ``pump.run_raised`` (``error=``). When the pump
+raises, ``pump.pump_raised`` (``error=``) comes right before
+``pump.rx_closed``. The item channel's own events carry ``channel="pump"``;
+the end marker appears in them as the item :data:`END`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any, Final, Generic, TypeVar
+
+from treadle import sync
+from treadle._logforward import LogRoute
+from treadle.channel import Disconnected, Receiver, Sender, channel
+
+__all__ = ["END", "WorkerError", "WorkerPump"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _End:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<end of worker>"
+
+
+END: Final = _End()
+"""The marker queued after the worker's last item. Never passed to ``pump``."""
+
+
+class WorkerError(Exception):
+    """The worker function raised; ``__cause__`` is the worker's exception.
+
+    Raised by :meth:`WorkerPump.run` after every item the worker sent before
+    raising has been pumped and the worker thread has been joined.
+    """
+
+
+class _Outcome(Generic[R]):
+    """What the worker function did. Written on the worker thread; read by the
+    caller only after joining it (join orders the accesses)."""
+
+    __slots__ = ("error", "result")
+
+    def __init__(self) -> None:
+        self.result: R | None = None
+        self.error: BaseException | None = None
+
+
+class WorkerPump:
+    """Run ``worker`` on a new thread while the calling thread pumps its items.
+
+    Args:
+        capacity: how many items may wait between worker and pump; ``send``
+            blocks when that many are queued. ``0`` makes each ``send`` a
+            rendezvous: it returns once the pump thread has taken the item.
+        forward_logs: handle ``logging`` records made on the worker thread on
+            the calling thread instead (before each pump call and once more
+            at the end), in order. Turn off to let the worker log directly.
+
+    Raises:
+        TypeError: ``capacity`` is not an int or ``forward_logs`` not a bool.
+        ValueError: ``capacity`` is negative.
+
+    A ``WorkerPump`` holds only configuration; ``run`` may be called any
+    number of times, from any thread, also concurrently.
+    """
+
+    __slots__ = ("_capacity", "_forward_logs")
+
+    def __init__(self, capacity: int = 64, *, forward_logs: bool = True) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            raise TypeError(
+                f"WorkerPump capacity must be an int >= 0 (0 = rendezvous), not {capacity!r}"
+            )
+        if capacity < 0:
+            raise ValueError(
+                f"WorkerPump capacity must be >= 0 (0 = rendezvous), got {capacity}; "
+                "it bounds how far the worker may run ahead of the pump"
+            )
+        if not isinstance(forward_logs, bool):
+            raise TypeError(f"forward_logs must be True or False, not {forward_logs!r}")
+        self._capacity = capacity
+        self._forward_logs = forward_logs
+
+    @property
+    def capacity(self) -> int:
+        """The item channel's capacity (0 = rendezvous)."""
+        return self._capacity
+
+    @property
+    def forward_logs(self) -> bool:
+        """Whether worker-thread log records are handled on the calling thread."""
+        return self._forward_logs
+
+    def __repr__(self) -> str:
+        return f"WorkerPump(capacity={self._capacity}, forward_logs={self._forward_logs})"
+
+    def run(self, worker: Callable[[Sender[T]], R], pump: Callable[[T], object]) -> R:
+        """Run ``worker(tx)`` on a new thread, calling ``pump(item)`` here for each item.
+
+        Every item the worker sends before its function returns is pumped, in
+        FIFO order, before the worker thread is joined. The worker thread is
+        always joined before ``run`` returns or raises.
+
+        Returns:
+            Whatever ``worker`` returned.
+
+        Raises:
+            WorkerError: ``worker`` raised (any ``BaseException``); the
+                worker's exception is the ``__cause__`` and its message is
+                repeated. Raised after pumping what the worker sent.
+            BaseException: whatever ``pump`` raised, unchanged. The worker
+                was joined first; its own outcome is discarded. A
+                ``KeyboardInterrupt`` that arrives while ``run`` is joining
+                the worker does not abandon the join: it is raised once the
+                worker has ended (chained to the pump's exception).
+            TypeError: ``worker`` or ``pump`` is not callable.
+        """
+        if not callable(worker):
+            raise TypeError(f"WorkerPump.run() needs a callable worker, got {worker!r}")
+        if not callable(pump):
+            raise TypeError(f"WorkerPump.run() needs a callable pump, got {pump!r}")
+        traced = sync.observing()
+        tx: Sender[Any]
+        rx: Receiver[Any]
+        tx, rx = channel(self._capacity, name="pump")
+        # Ours, not the worker's: it queues END even if the worker closed tx.
+        end_tx = tx.clone()
+        logs = LogRoute() if self._forward_logs else None
+        outcome: _Outcome[R] = _Outcome()
+
+        def body() -> None:
+            if logs is not None:
+                logs.attach()
+            try:
+                sync.emit("pump.worker_started")
+                try:
+                    outcome.result = worker(tx)
+                except BaseException as exc:  # delivered to run() as WorkerError
+                    outcome.error = exc
+                    sync.emit("pump.worker_raised", error=type(exc).__name__)
+                else:
+                    sync.emit("pump.worker_returned")
+            finally:
+                if logs is not None:
+                    logs.detach()
+                tx.close()
+                # Disconnected: the pump failed and closed the receiver, so
+                # nobody is waiting for the marker.
+                with contextlib.suppress(Disconnected):
+                    end_tx.send(END)
+                end_tx.close()
+
+        thread: sync.Thread | None = None
+        try:
+            thread = sync.spawn(body, name="treadle-pump-worker")
+            recv = rx.recv
+            while True:
+                item = recv()
+                if item is END:
+                    break
+                if logs is not None:
+                    logs.drain()
+                if traced:
+                    sync.emit("pump.item", item=item)
+                pump(item)
+        except BaseException as exc:
+            if thread is not None:
+                sync.emit("pump.pump_raised", error=type(exc).__name__)
+            errors: list[BaseException] = []
+            interrupted = _shut_down(rx, tx, end_tx, thread, logs, errors)
+            for error in errors:
+                exc.add_note(f"treadle: a forwarded log record could not be handled: {error!r}")
+            if interrupted is not None and not isinstance(exc, KeyboardInterrupt):
+                sync.emit("pump.run_raised", error="KeyboardInterrupt")
+                raise interrupted  # noqa: B904 - chained to exc implicitly
+            sync.emit("pump.run_raised", error=type(exc).__name__)
+            raise
+        interrupted = _shut_down(rx, tx, end_tx, thread, logs, None)
+        if interrupted is not None:
+            sync.emit("pump.run_raised", error="KeyboardInterrupt")
+            raise interrupted
+        if outcome.error is not None:
+            error = outcome.error
+            outcome.error = None  # no cycle through the frame
+            sync.emit("pump.run_raised", error="WorkerError")
+            raise WorkerError(f"the worker raised {type(error).__name__}: {error}") from error
+        sync.emit("pump.run_returned")
+        return outcome.result  # type: ignore[return-value]
+
+
+def _join(thread: sync.Thread) -> KeyboardInterrupt | None:
+    """Join ``thread`` even through Ctrl-C; return the interrupt, if any, to re-raise."""
+    interrupted: KeyboardInterrupt | None = None
+    while True:
+        try:
+            thread.join()
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+        else:
+            return interrupted
+
+
+def _shut_down(
+    rx: Receiver[Any],
+    tx: Sender[Any],
+    end_tx: Sender[Any],
+    thread: sync.Thread | None,
+    logs: LogRoute | None,
+    errors: list[BaseException] | None,
+) -> KeyboardInterrupt | None:
+    """Close the receiver, join the worker, flush the logs (in that order).
+
+    Returns a ``KeyboardInterrupt`` that arrived while joining, for the caller
+    to raise once everything is cleaned up. ``errors``: see ``LogRoute.close``.
+    """
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        rx.close()
+        sync.emit("pump.rx_closed")
+        if thread is None:
+            # spawn() failed: the worker never ran, so release its handles.
+            tx.close()
+            end_tx.close()
+        else:
+            interrupted = _join(thread)
+            sync.emit("pump.worker_joined")
+    finally:
+        if logs is not None:
+            logs.close(errors)
+    return interrupted
