@@ -7,7 +7,7 @@ interleaving by ``treadle_model``.
 
 from __future__ import annotations
 
-from treadle import sync
+from treadle import sync, task
 from treadle.channel import (
     ChannelStatistics,
     Closed,
@@ -39,28 +39,65 @@ from treadle.pool import (
     WorkerSender,
 )
 from treadle.pump import WorkerError, WorkerPump
+from treadle.runtime import (
+    JobAbandoned,
+    MainThreadCallError,
+    NotInitializedError,
+    Runtime,
+    RuntimeClosedError,
+    RuntimeStatistics,
+    WrongThreadError,
+)
+from treadle.task import (
+    PENDING,
+    CancellationToken,
+    Cancelled,
+    Task,
+    TaskHandle,
+    export_task,
+)
+from treadle.threads import (
+    DEFAULT_STACK_SIZE,
+    ScopedSetting,
+    ThreadHandle,
+    spawn_thread,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CancellationToken",
+    "Cancelled",
     "ChannelStatistics",
     "Closed",
     "Control",
+    "DEFAULT_STACK_SIZE",
     "Disconnected",
     "Empty",
     "Executor",
     "ExecutorClosed",
     "ExecutorStatistics",
     "Full",
+    "JobAbandoned",
+    "MainThreadCallError",
     "NoWorkers",
+    "NotInitializedError",
+    "PENDING",
     "PoolStatistics",
     "PoolStop",
     "PoolWorkerError",
     "Receiver",
+    "Runtime",
+    "RuntimeClosedError",
+    "RuntimeStatistics",
+    "ScopedSetting",
     "Sender",
     "StopRequested",
     "Tagged",
     "TaggedAccessError",
+    "Task",
+    "TaskHandle",
+    "ThreadHandle",
     "UpMsg",
     "WorkerError",
     "WorkerPaused",
@@ -68,7 +105,11 @@ __all__ = [
     "WorkerPump",
     "WorkerReceiver",
     "WorkerSender",
+    "WrongThreadError",
     "__version__",
     "channel",
+    "export_task",
+    "spawn_thread",
     "sync",
+    "task",
 ]
