@@ -575,19 +575,20 @@ def test_errors_of_an_abandoned_stop_are_raised_by_the_next_stop() -> None:
 
 
 class InterruptedDrain(WorkerPool[Any, Any]):
-    """Raises KeyboardInterrupt the first time the drain takes a message."""
+    """Raises KeyboardInterrupt when the drain takes its third message."""
 
-    __slots__ = ("interrupted",)
+    __slots__ = ("drained",)
 
     def __init__(self) -> None:
         super().__init__(1, name="ki")
-        self.interrupted = False
+        self.drained = 0
 
     def _drain_one(self) -> UpMsg[Any] | None:
         msg = super()._drain_one()
-        if msg is not None and not self.interrupted:
-            self.interrupted = True
-            raise KeyboardInterrupt
+        if msg is not None:
+            self.drained += 1
+            if self.drained == 3:
+                raise KeyboardInterrupt
         return msg
 
 
@@ -604,9 +605,12 @@ def test_keyboard_interrupt_during_stop_still_joins_every_worker() -> None:
         pool.stop_and_join()
     assert pool_threads("ki") == []
     # The drain went on after the interrupt; only the message in hand when it
-    # hit is gone. Everything else is still delivered.
+    # hit is gone. The two collected before it and the rest are still delivered.
     rest = pool.close()
     assert len(rest) == 29
+    for w in range(3):
+        seq = [m.value for m in rest if m.worker == w]
+        assert seq == sorted(seq)
 
 
 def test_keyboard_interrupt_in_the_loop_body_still_joins() -> None:
