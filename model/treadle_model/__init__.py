@@ -8,4 +8,16 @@ explored execution against its spec.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from treadle_model.checker import SpecReport, Violation, check_spec
+from treadle_model.spec import Action, Property, Spec, action, fast_replace
+
+__all__: list[str] = [
+    "Action",
+    "Property",
+    "Spec",
+    "SpecReport",
+    "Violation",
+    "action",
+    "check_spec",
+    "fast_replace",
+]

@@ -1,5 +1,30 @@
 """treadle_spec: TLA+-style state machines of treadle's protocols.
 
 Each module is one protocol, small enough to review, checked exhaustively by
-``treadle_model.check_spec``.
+``treadle_model.check_spec``. A spec module has:
+
+* ``Constants`` - a frozen dataclass of sizes, failure points and documented
+  ``bug_*`` switches that reintroduce historical mistakes;
+* ``State`` - the variables, a NamedTuple;
+* the spec class (actions, properties), and ``build(**constants)``;
+* ``DEFAULT_SIZES`` - the constants ``treadle check`` / ``treadle spec check``
+  run by default (small: all specs together check in seconds).
+
+``SPECS`` maps each bundled spec's name to its module.
 """
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from treadle_spec import pool_drain, pump, shutdown
+
+__all__ = ["SPECS", "pool_drain", "pump", "shutdown"]
+
+SPECS = MappingProxyType(
+    {
+        "pump": pump,
+        "pool_drain": pool_drain,
+        "shutdown": shutdown,
+    }
+)
