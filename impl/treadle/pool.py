@@ -68,10 +68,12 @@ Protocol events (``sync.emit``; a no-op in production), each with
 * ``pool.idle()`` - under the pool lock, when the last running worker ended
   (the up channel is then disconnected, which ends the drain).
 * ``pool.worker_joined(worker)`` - manager, after joining that thread.
-* ``pool.stop_returned(failed)`` - manager, when a ``stop()`` has drained and
-  joined everything (``failed`` = number of worker errors).
+* ``pool.stop_returned(failed)`` - manager, under the pool lock, when a
+  ``stop()`` has drained and joined everything and forgets the workers
+  (``failed`` = number of worker errors).
 * ``pool.burst_started(at)``, ``pool.burst_kept(worker, sent_at)`` - manager,
-  when a burst starts and when it keeps a later message back.
+  under the pool lock, when a burst takes its bound and when it keeps a later
+  message back.
 
 The up and down channels are named ``<name>.up`` and ``<name>.down<i>``, so
 their ``channel.*`` events can be told apart.
@@ -778,8 +780,8 @@ class WorkerPool(Generic[U, D]):
             bound = len(core.backlog) + core.live
             if core.rx is not None:
                 bound += core.rx.statistics().buffered
-        if core.traced:
-            sync.emit("pool.burst_started", pool=core.name, at=start)
+            if core.traced:
+                sync.emit("pool.burst_started", pool=core.name, at=start)
         return self._burst(start, bound)
 
     def _burst(self, start: float, bound: int) -> Iterator[UpMsg[U]]:
@@ -791,10 +793,13 @@ class WorkerPool(Generic[U, D]):
             if msg.sent_at > start:
                 with core.lock:
                     core.backlog.appendleft(msg)
-                if core.traced:
-                    sync.emit(
-                        "pool.burst_kept", pool=core.name, worker=msg.worker, sent_at=msg.sent_at
-                    )
+                    if core.traced:
+                        sync.emit(
+                            "pool.burst_kept",
+                            pool=core.name,
+                            worker=msg.worker,
+                            sent_at=msg.sent_at,
+                        )
                 return
             yield msg
 
@@ -986,8 +991,8 @@ class WorkerPool(Generic[U, D]):
             core.rr = 0
             core.stopping = False
             core.active_stop = None
-        if core.traced:
-            sync.emit("pool.stop_returned", pool=core.name, failed=len(errors))
+            if core.traced:
+                sync.emit("pool.stop_returned", pool=core.name, failed=len(errors))
         return errors
 
     def _stash(self, errors: list[tuple[int, BaseException]]) -> None:
@@ -996,7 +1001,8 @@ class WorkerPool(Generic[U, D]):
 
     def _settle(self) -> None:
         """Finish a stop() whose iterator was left unfinished (its messages are kept)."""
-        ref = self._core.active_stop
+        with self._core.lock:
+            ref = self._core.active_stop
         it = ref() if ref is not None else None
         if it is not None:
             it._abandon(None)
