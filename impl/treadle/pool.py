@@ -178,7 +178,11 @@ class PoolStatistics:
 
 
 class StopRequested(Exception):
-    """Worker side: the manager sent ``STOP``; the worker should return now."""
+    """Worker side: the manager sent ``STOP``; the worker should return now.
+
+    A worker function may simply let it escape: the pool counts that as a
+    normal end (not an error) when this worker did receive ``STOP``.
+    """
 
 
 class WorkerPaused(Empty):
@@ -547,6 +551,11 @@ def _run_worker(
     error: BaseException | None = None
     try:
         fn(tx, rx)
+    except StopRequested as exc:
+        # Letting rx.recv()'s StopRequested escape is a normal way to end,
+        # once STOP really arrived for this worker.
+        if not rx.stopped:
+            error = exc
     except BaseException as exc:  # reported by stop(), after every join
         error = exc
     finally:

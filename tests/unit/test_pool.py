@@ -690,6 +690,25 @@ def test_try_recv_never_blocks_and_reports_pause_and_stop() -> None:
     assert seen == [Empty, True, "x", True]
 
 
+def test_letting_stop_requested_escape_is_a_normal_end() -> None:
+    def loop(tx: Tx, rx: Rx) -> None:
+        while True:
+            tx.send(rx.recv())
+
+    def fake(tx: Tx, rx: Rx) -> None:
+        raise StopRequested("not from the pool")
+
+    pool = WorkerPool[Any, Any](4)
+    pool.execute(loop)
+    pool.send_to(0, "x")
+    assert [m.value for m in pool.stop_and_join()] == ["x"]
+    pool.execute(fake)  # no STOP was received: that is an error
+    with pytest.raises(PoolWorkerError) as info:
+        pool.stop_and_join()
+    assert [type(e) for e in info.value.exceptions] == [StopRequested]
+    pool.close()
+
+
 def test_tx_send_times_out_and_try_send_reports_full() -> None:
     outcome: list[str] = []
 
