@@ -366,35 +366,41 @@ class Runtime:
                 (see the module docstring).
         """
         me = sync.current_thread()
-        with self._lock:
-            self._require_initialized("run_on_worker")
-            if me is self._worker_thread:
-                raise RuntimeError(
-                    "run_on_worker() called re-entrantly from inside a job on the worker "
-                    "thread; the worker is busy with this very job and would wait for "
-                    "itself forever. Call the function directly instead"
-                )
-            if me is not self._main:
-                raise WrongThreadError(
-                    f"run_on_worker() called from thread {me.name!r}; only the main "
-                    f"thread {self._main_name()!r} may send jobs to the worker"
-                )
-            if self._waiting_job is not None:
-                raise RuntimeError(
-                    "run_on_worker() called re-entrantly on the main thread while it "
-                    f"services job {self._waiting_job.job_id} (from a call_on_main "
-                    "function); the worker is busy with that job and would never take "
-                    "this one. Return from the main-side call first"
-                )
-            self._require_open("run_on_worker")
-            job = _Job(self._next_job, functools.partial(fn, *args, **kwargs))
-            self._next_job += 1
-            self._waiting_job = job
+        job: _Job | None = None
+        # The try starts before the job is registered so that an interrupt at
+        # any point after that still unregisters it.
         try:
+            with self._lock:
+                self._require_initialized("run_on_worker")
+                if me is self._worker_thread:
+                    raise RuntimeError(
+                        "run_on_worker() called re-entrantly from inside a job on the worker "
+                        "thread; the worker is busy with this very job and would wait for "
+                        "itself forever. Call the function directly instead"
+                    )
+                if me is not self._main:
+                    raise WrongThreadError(
+                        f"run_on_worker() called from thread {me.name!r}; only the main "
+                        f"thread {self._main_name()!r} may send jobs to the worker"
+                    )
+                busy = self._busy_job()
+                if busy is not None:
+                    raise RuntimeError(
+                        "run_on_worker() called re-entrantly on the main thread while it "
+                        f"services job {busy.job_id} (from a call_on_main function); the "
+                        "worker is busy with that job and would never take this one. "
+                        "Return from the main-side call first"
+                    )
+                self._require_open("run_on_worker")
+                job = _Job(self._next_job, functools.partial(fn, *args, **kwargs))
+                self._next_job += 1
+                self._waiting_job = job
             outcome = self._send_and_serve(job)
         finally:
-            with self._lock:
-                self._waiting_job = None
+            if job is not None:
+                with self._lock:
+                    if self._waiting_job is job:
+                        self._waiting_job = None
         if outcome.ok:
             value: R = outcome.value
             return value
@@ -639,22 +645,33 @@ class Runtime:
                     "job); the worker cannot join itself. Call shutdown() from the main "
                     "thread or another thread"
                 )
-            if me is self._main and self._waiting_job is not None:
+            busy = self._busy_job()
+            if me is self._main and busy is not None:
                 raise RuntimeError(
-                    "shutdown() called on the main thread while it services job "
-                    f"{self._waiting_job.job_id}; the job can only finish once main gets "
-                    "back to serving it. Call shutdown() after run_on_worker() returns"
+                    f"shutdown() called on the main thread while it services job {busy.job_id}; "
+                    "the job can only finish once main gets back to serving it. Call "
+                    "shutdown() after run_on_worker() returns"
                 )
-            first = self._state == _RUNNING
-            if first:
+            if self._state == _SHUTTING_DOWN:
+                owner = False
+            else:
                 self._state = _SHUTTING_DOWN
+                owner = True
                 sync.emit("runtime.shutdown_requested")
-        if not first:
+        if not owner:
             self._shut_down.wait()
             return
         deferred: list[BaseException] = []
         try:
-            self._shutdown_steps(deferred)
+            try:
+                self._shutdown_steps(deferred)
+            except BaseException as exc:
+                # Interrupted between steps (the steps themselves hold back
+                # interrupts while they wait): still end with the worker
+                # joined and the hook restored. Closing our sender ends the
+                # worker's loop even if Shutdown was never sent.
+                deferred.append(exc)
+                self._finish_interrupted_shutdown(deferred)
         finally:
             with self._lock:
                 self._state = _SHUT_DOWN
@@ -662,6 +679,14 @@ class Runtime:
                 sync.emit("runtime.shutdown_returned")
         if deferred:
             raise deferred[0]
+
+    def _finish_interrupted_shutdown(self, deferred: list[BaseException]) -> None:
+        assert self._tx is not None and self._worker is not None
+        self._tx.close()
+        interrupted = join_through_interrupts(self._worker.thread)
+        if interrupted is not None:
+            deferred.append(interrupted)
+        self._uninstall_hook()
 
     def _shutdown_steps(self, deferred: list[BaseException]) -> None:
         # The order is the protocol. The hook goes last: the worker could
@@ -737,6 +762,15 @@ class Runtime:
                 "create a new Runtime"
             )
 
+    def _busy_job(self) -> _Job | None:
+        # Caller holds _lock. The job main is serving, if any. A job that is
+        # finished or abandoned does not count, so a registration left behind
+        # by an interrupt in run_on_worker's clean-up cannot wedge the runtime.
+        job = self._waiting_job
+        if job is None or job.outcome is not None or job.abandoned:
+            return None
+        return job
+
     def _main_name(self) -> str:
         return "?" if self._main is None else self._main.name
 
@@ -746,7 +780,7 @@ class Runtime:
             return RuntimeStatistics(
                 state=self._state,
                 worker_alive=self._worker is not None and self._worker.is_alive(),
-                waiting_for_job=self._waiting_job is not None,
+                waiting_for_job=self._busy_job() is not None,
                 job_running=self._running_job is not None,
                 jobs_sent=self._next_job - 1,
                 jobs_completed=self._jobs_completed,

@@ -7,7 +7,6 @@ shutdown returns, interrupts on main never wedge the runtime.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from treadle.runtime import (
 )
 from treadle.threads import DEFAULT_STACK_SIZE
 
+from ._signals import interrupt_main_while_it_waits, wait_until
 from ._stack import current_stack_size
 
 TIMEOUT = 10.0
@@ -39,13 +39,6 @@ def rt() -> Iterator[Runtime]:
         yield runtime
     finally:
         runtime.shutdown()
-
-
-def wait_until(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.001)
 
 
 class Recorder:
@@ -561,30 +554,8 @@ def test_keyboard_interrupt_in_a_main_side_call_abandons_the_job(rt: Runtime) ->
 def test_sigint_while_main_waits_abandons_the_job_and_the_runtime_stays_usable(
     rt: Runtime,
 ) -> None:
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    started = threading.Event()
     release = threading.Event()
-    main_ident = threading.main_thread().ident
-    assert threading.current_thread() is threading.main_thread()
-    assert main_ident is not None
-
-    def job() -> str:
-        started.set()
-        assert release.wait(TIMEOUT)
-        return "discarded"
-
-    def interrupter() -> None:
-        assert started.wait(TIMEOUT)
-        wait_until(lambda: rt.statistics().job_running, "the job to run")
-        signal.pthread_kill(main_ident, signal.SIGINT)
-
-    t = threading.Thread(target=interrupter, name="interrupter")
-    t.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            rt.run_on_worker(job)
-    finally:
-        t.join(TIMEOUT)
+    assert interrupt_main_while_it_waits(rt, lambda: release.wait(TIMEOUT)) == ["abandoned"]
     assert rt.statistics().job_running, "the abandoned job keeps running"
     release.set()
     # The next job waits for the abandoned one, then runs.
