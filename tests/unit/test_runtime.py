@@ -596,12 +596,13 @@ def test_shutdown_waits_for_an_abandoned_job() -> None:
 
 
 def test_worker_thread_gets_the_default_8_mib_stack(rt: Runtime) -> None:
-    assert rt.run_on_worker(current_stack_size) == DEFAULT_STACK_SIZE
+    # (glibc may reuse a cached stack up to 4x the size asked for)
+    assert DEFAULT_STACK_SIZE <= rt.run_on_worker(current_stack_size) <= 4 * DEFAULT_STACK_SIZE
 
 
 def test_worker_stack_size_is_configurable() -> None:
     with Runtime(stack_size=512 * 1024) as runtime:
-        assert runtime.run_on_worker(current_stack_size) == 512 * 1024
+        assert 512 * 1024 <= runtime.run_on_worker(current_stack_size) < DEFAULT_STACK_SIZE
 
 
 def test_runtime_rejects_a_bad_stack_size() -> None:

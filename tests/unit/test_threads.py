@@ -53,10 +53,12 @@ def test_spawn_thread_asks_the_backend_for_8_mib_by_default() -> None:
 
 
 def test_stack_size_is_actually_applied_to_the_os_thread() -> None:
+    # glibc may hand a new thread a cached stack somewhat larger than asked
+    # for (up to 4x), so check the ranges, which cannot overlap here.
     small = spawn_thread(current_stack_size, stack_size=256 * 1024)
     default = spawn_thread(current_stack_size)
-    assert small.join() == 256 * 1024
-    assert default.join() == DEFAULT_STACK_SIZE
+    assert 256 * 1024 <= small.join() < DEFAULT_STACK_SIZE
+    assert default.join() >= DEFAULT_STACK_SIZE
 
 
 def test_spawn_thread_does_not_change_the_global_stack_size_setting() -> None:
