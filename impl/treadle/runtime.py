@@ -48,13 +48,17 @@ main thread that is no longer listening. The runtime stays usable: the next
 runs. ``shutdown`` likewise waits for it; an interrupt that arrives while
 ``shutdown`` waits or joins is held back until the worker is joined and then
 re-raised, because returning with the worker alive is exactly the bug this
-protocol exists to prevent.
+protocol exists to prevent. (CPython runs signal handlers between bytecodes;
+a SIGINT that lands just as main starts blocking on a lock is acted on only
+when main next wakes, i.e. at the worker's next request or the job's end.)
 
 Protocol events (``sync.emit``; a no-op in production):
 
 * ``runtime.worker_started``, ``runtime.hook_installed``, ``runtime.init(main)``
   - under the runtime lock, in ``init``.
-* ``runtime.job_sent(job)`` - on main, just before the job is sent.
+* ``runtime.job_sent(job)`` - on main, just before the job is sent;
+  ``runtime.job_refused(job)`` if the send failed because the worker was
+  gone (shutdown won the race).
 * ``runtime.job_started(job)`` / ``runtime.job_skipped(job)`` - worker, under
   the lock (skipped: the job was abandoned before it started).
 * ``runtime.main_call_requested(job, call)`` - worker, under the lock.
@@ -67,7 +71,8 @@ Protocol events (``sync.emit``; a no-op in production):
 * ``runtime.job_returned(job, ok)`` - main, under the lock, as it takes the result.
 * ``runtime.job_abandoned(job)`` - main, under the lock.
 * ``runtime.shutdown_requested`` - under the lock, when ``shutdown`` starts.
-* ``runtime.shutdown_sent`` - before ``Shutdown`` is sent.
+* ``runtime.shutdown_sent`` - before ``Shutdown`` is sent;
+  ``runtime.shutdown_undeliverable`` if the worker had already exited.
 * ``runtime.shutdown_received`` - worker, when it takes ``Shutdown``.
 * ``runtime.channel_closed`` - after the job channel's sender is closed.
 * ``runtime.worker_exit`` - worker, after closing its receiver, its last act.
@@ -415,6 +420,7 @@ class Runtime:
             try:
                 tx.send(job)
             except (Disconnected, Closed) as exc:
+                sync.emit("runtime.job_refused", job=job.job_id)
                 raise RuntimeClosedError(
                     "run_on_worker(): the runtime was shut down before the job could start"
                 ) from exc
@@ -706,6 +712,7 @@ class Runtime:
                 return
             except (Disconnected, Closed):
                 # The worker is already gone (it closes its receiver on exit).
+                sync.emit("runtime.shutdown_undeliverable")
                 return
             except BaseException as exc:
                 # Interrupted while a job is in flight: the send was withdrawn;
