@@ -165,8 +165,10 @@ class SpecReport:
         lines.extend(f"  note: {n}" for n in self.notes)
         if self.properties:
             failed = {v.property for v in self.violations}
-            marks = [f"{p} {'FAIL' if p in failed else 'ok'}" for p in self.properties]
-            lines.append("  properties: " + ", ".join(marks))
+            unknown = "ok" if self.complete else "-"
+            marks = [f"{p} {'FAIL' if p in failed else unknown}" for p in self.properties]
+            label = "properties" if self.complete else "properties (- = not established)"
+            lines.append(f"  {label}: " + ", ".join(marks))
         for v in self.violations:
             lines.append("")
             lines.append(str(v))
@@ -368,14 +370,14 @@ def check_spec(
     # parent[i]: index of the state i was first reached from (-1 for an
     # initial state); pos[i]: its position in the parent's successor list
     # (in init, for an initial state). States are numbered in BFS order.
-    parent = array("l")
-    pos = array("l")
+    parent = array("i")
+    pos = array("i")
     index: dict[Hashable, int] = {}
     seen: set[Hashable] = set()
     # The graph, kept only for liveness: CSR offsets, edge targets, fair ids.
-    offsets = array("l")
-    targets = array("l")
-    edge_fair = array("l")
+    offsets = array("i")
+    targets = array("i")
+    edge_fair = array("i")
     fair_ids: dict[Hashable, int] = {}
     fair_labels: list[Hashable] = []
     # Per liveness property: bits of p and q for each state.
@@ -388,7 +390,7 @@ def check_spec(
 
     def record(idx: int, kind: ViolationKind, prop: str, message: str) -> None:
         nonlocal stop
-        if prop in failed:
+        if prop in failed or stop:
             return
         failed.add(prop)
         violations.append(
@@ -673,7 +675,7 @@ def _find_lasso(
     # bad_kind[i]: 1 = i is in a fair non-trivial SCC, 2 = i has no successor.
     can = bytearray(n)
     bad_kind = bytearray(n)
-    comp = array("l", [-1]) * n
+    comp = array("i", [-1]) * n
     _tarjan(g, q, can, bad_kind, comp)
     start = -1
     for i in range(n):
@@ -719,8 +721,8 @@ def _tarjan(g: _Graph, q: bytearray, can: bytearray, bad_kind: bytearray, comp: 
     """
     n = g.n
     off, tgt, fair, n_fair = g.offsets, g.targets, g.fair, g.n_fair
-    index = array("l", [-1]) * n
-    low = array("l", [0]) * n
+    index = array("i", [-1]) * n
+    low = array("i", [0]) * n
     on_stack = bytearray(n)
     stack: list[int] = []
     counter = 0

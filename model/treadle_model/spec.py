@@ -326,12 +326,13 @@ def action(
             binding, separately): a behaviour in which it stays enabled
             forever must take it.
         name: the label's name (default: the method's name).
-        when: a precondition on single variables, like a PlusCal label:
+        when: a guard on single variables, like a PlusCal label:
             ``when={"worker": "run"}`` or ``when={"main": ("recv", "pump")}``.
-            The action is only tried in states where each named variable has
-            one of the given values (the method's own guard still applies).
-            It documents the control state the action belongs to and saves
-            a call per state where it cannot be enabled.
+            It is part of the action's guard: the action is enabled only in
+            states where each named variable has one of the given values
+            (and the method returns a state). It shows the control state the
+            action belongs to, and saves a call in states where it cannot be
+            enabled.
         candidates: a speed hint for actions whose parameters range over
             large domains: ``candidates(spec, state)`` returns the parameter
             tuples (in domain order) worth trying in ``state``; it must
@@ -450,7 +451,10 @@ class Spec(Generic[S, C]):
             for binding in defn.bindings(constants):
                 instances.append((Action(defn.name, binding), bound, dict(binding), defn.fair))
         self._instances = instances
-        self._by_label = {lbl: (fn, kw) for lbl, fn, kw, _ in instances}
+        defs_by_name = {d.name: d for d in self._action_defs}
+        self._by_label = {
+            lbl: (fn, kw, defs_by_name[lbl.name].when) for lbl, fn, kw, _ in instances
+        }
         self._fair = frozenset(lbl for lbl, _, _, fair in instances if fair)
         # The hot path: per action, a precondition (variable index and the
         # allowed values), then either positional calls with pre-built
@@ -538,27 +542,33 @@ class Spec(Generic[S, C]):
                             out.append((lbl, nxt))
         return out
 
+    @staticmethod
+    def _when_holds(state: Any, when: tuple[tuple[str, frozenset[Hashable]], ...]) -> bool:
+        return all(getattr(state, var) in allowed for var, allowed in when)
+
     def successors_unhinted(self, state: S) -> list[tuple[Action, S]]:
-        """Like :meth:`successors` but trying every binding (ignores hints and ``when``)."""
+        """Like :meth:`successors` but trying every binding (ignores ``candidates`` hints)."""
         out = []
         for lbl, fn, kw, _ in self._instances:
+            if not self._when_holds(state, self._by_label[lbl][2]):
+                continue
             nxt = fn(state, **kw)
             if nxt is not None:
                 out.append((lbl, nxt))
         return out
 
     def check_candidates(self, state: S) -> None:
-        """Check that ``candidates`` hints and ``when`` miss no enabled action in ``state``.
+        """Check that the ``candidates`` hints miss no enabled action in ``state``.
 
         Raises:
-            AssertionError: a hint or precondition left out an enabled binding.
+            AssertionError: a hint left out an enabled binding.
         """
         fast = {(lbl, nxt) for lbl, nxt in self.successors(state)}
         full = {(lbl, nxt) for lbl, nxt in self.successors_unhinted(state)}
         missing = full - fast
         if missing:
             names = ", ".join(sorted(str(lbl) for lbl, _ in missing))
-            raise AssertionError(f"{self.name}: candidates/when hints miss {names} in {state!r}")
+            raise AssertionError(f"{self.name}: candidates hints miss {names} in {state!r}")
 
     def actions(self, state: S) -> list[Action]:
         """The labels of the actions enabled in ``state`` (conformance API)."""
@@ -574,7 +584,9 @@ class Spec(Generic[S, C]):
         if entry is None:
             known = ", ".join(sorted({d.signature() for d in self._action_defs}))
             raise KeyError(f"{self.name} has no action {action}; its actions are: {known}")
-        fn, kw = entry
+        fn, kw, when = entry
+        if not self._when_holds(state, when):
+            return None
         result: S | None = fn(state, **kw)
         return result
 

@@ -256,15 +256,13 @@ class Pump(Spec[State, Constants]):
     @action(fair=True, when={"main": "close_rx"})
     def CloseRx(self, s: State) -> State | None:
         """Main closes the receiver: buffered items are discarded, senders wake and fail."""
-        if s.main != "close_rx":
-            return None
         discarded = s.discarded if self.c.capacity == 0 else s.discarded + s.buf
         return s._replace(main="join", rx_closed=True, buf=(), discarded=discarded)
 
     @action(fair=True, when={"main": "join"})
     def Join(self, s: State) -> State | None:
         """Main joins the worker: completes once the worker thread has ended."""
-        if s.main != "join" or s.worker != "exited":
+        if s.worker != "exited":
             return None
         return s._replace(main="done")
 

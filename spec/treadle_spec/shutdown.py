@@ -24,7 +24,8 @@ action                    thread   impl event
 ========================  =======  =========================================
 ``StartWorker``           main     ``runtime.started``
 ``InstallHook``           main     ``runtime.hook_installed``
-``SubmitJob``             main     none (a rendezvous offer; seen at TakeJob)
+``SubmitJob``             main     ``runtime.submit`` (runtime found running)
+``OfferJob``              main     none (a rendezvous offer; seen at TakeJob)
 ``JobRejected``           main     ``runtime.rejected`` (runtime shut down)
 ``JobFails``              main     ``channel.send_failed`` (job channel)
 ``ServeCall``             main     ``runtime.call_served``
@@ -39,7 +40,6 @@ action                    thread   impl event
 ``OtherCallsShutdown``    other    -
 ``TakeJob``               worker   ``channel.send`` + ``channel.recv``
 ``TakeStop``              worker   ``channel.send`` + ``channel.recv``
-``RecvDisconnected``      worker   ``channel.disconnected``
 ``PollTimeout``           worker   (bug_poll only) a ``recv`` timeout
 ``CallMain``              worker   ``runtime.call``
 ``JobEnds``               worker   ``runtime.job_result``
@@ -99,7 +99,8 @@ class Constants:
 class State(NamedTuple):
     """The variables of the shutdown spec.
 
-    main: ``init`` | ``hook`` | ``idle`` | ``send`` (job offered) | ``await``
+    main: ``init`` | ``hook`` | ``idle`` | ``submit`` (runtime found running)
+    | ``send`` (job offered) | ``await``
     (waiting for the result, serving calls) | ``sd_*`` (inside shutdown) |
     ``returned`` (shutdown returned) | ``unloaded``. other: ``idle`` |
     ``sd_*`` | ``returned``. rt: the runtime, ``none`` | ``starting`` (init
@@ -185,8 +186,15 @@ class Shutdown(Spec[State, Constants]):
 
     @action(fair=True, when={"main": "idle"})
     def SubmitJob(self, s: State) -> State | None:
-        """run_on_worker(job), runtime running: offer the job on the rendezvous channel."""
+        """run_on_worker(job) finds the runtime running (then releases the runtime lock)."""
         if s.done >= self.c.jobs or s.rt != "running":
+            return None
+        return s._replace(main="submit")
+
+    @action(fair=True, when={"main": "submit"})
+    def OfferJob(self, s: State) -> State | None:
+        """Offer the job on the rendezvous channel (a shutdown may have begun meanwhile)."""
+        if not s.rx_open:
             return None
         return s._replace(main="send", offers=(*s.offers, "job"))
 
@@ -197,12 +205,12 @@ class Shutdown(Spec[State, Constants]):
             return None
         return s._replace(done=s.done + 1)
 
-    @action(fair=True, when={"main": "send"})
+    @action(fair=True, when={"main": ("submit", "send")})
     def JobFails(self, s: State) -> State | None:
-        """The worker ended and closed its receiver before taking the job: send fails."""
+        """The worker ended and closed its receiver before taking the job: the send fails."""
         if s.rx_open:
             return None
-        return s._replace(main="idle", done=s.done + 1, offers=())
+        return s._replace(main="idle", done=s.done + 1)
 
     @action(fair=True, when={"main": "await", "worker": "call"})
     def ServeCall(self, s: State) -> State | None:
@@ -260,7 +268,12 @@ class Shutdown(Spec[State, Constants]):
 
     @action(fair=True, t=_callers)
     def CloseTx(self, s: State, t: str) -> State | None:
-        """Close the job channel's sender (a second wake-up path for the worker)."""
+        """Close the job channel's sender.
+
+        The seed relies on it as a second wake-up path; in this protocol the
+        worker has always taken Shutdown (or ended) by now, which the checker
+        confirms: a worker blocked in recv never sees the channel closed.
+        """
         if _pc(s, t) != "sd_close":
             return None
         nxt = "sd_unhook" if self.c.bug_unhook_before_join else "sd_join"
@@ -308,13 +321,6 @@ class Shutdown(Spec[State, Constants]):
         if s.main == "sd_sent":
             return s._replace(offers=s.offers[1:], worker="exit", main="sd_close")
         return s._replace(offers=s.offers[1:], worker="exit", other="sd_close")
-
-    @action(fair=True, when={"worker": "recv"})
-    def RecvDisconnected(self, s: State) -> State | None:
-        """No offer and the job channel's sender is closed: the worker leaves its loop."""
-        if s.offers or s.tx_open:
-            return None
-        return s._replace(worker="exit")
 
     @action(fair=True, when={"worker": "recv"})
     def PollTimeout(self, s: State) -> State | None:
@@ -410,6 +416,13 @@ class Shutdown(Spec[State, Constants]):
                     "shutdown_waits_for_job",
                     lambda s: s.worker in ("job", "call") and "stop" in s.offers,
                     "Shutdown is offered while a job runs; it is taken after the job",
+                )
+            )
+            props.append(
+                Property.sometimes(
+                    "job_offered_after_stop",
+                    lambda s: s.offers == ("stop", "job"),
+                    "a job is offered after Shutdown: the worker exits, the job's send fails",
                 )
             )
             props.append(
