@@ -16,21 +16,30 @@ senders are closed and the channel is empty, then joins the workers (in
 order). Draining *before* joining is what lets a worker blocked on the full
 up channel finish.
 
-Action vocabulary (what the conformance check matches impl events against):
+Action vocabulary (what the conformance check matches impl events against).
+Events are ``pool.*`` unless named otherwise; ``channel.*`` events are on
+the up channel (``<name>.up``) or w's down channel (``<name>.down<w>``):
 
 =====================  ========  ===========================================
 action                 thread    impl event
 =====================  ========  ===========================================
 ``Send(w)``            worker w  ``channel.send`` on the up channel
 ``Offer(w)``           worker w  none (rendezvous: observed at ``Recv``)
-``SeeStop(w)``         worker w  ``channel.recv`` of Stop on w's down channel
-``Raise(w)``           worker w  ``pool.worker_raised``
-``Exit(w)``            worker w  ``channel.close_tx`` (up), thread ends
-``Recv(w, k)``         manager   ``channel.recv`` of w's k-th message
-``BeginStop``          manager   ``pool.stop``
-``SendStop(w)``        manager   ``channel.send`` of Stop on w's down channel
-``RecvDisconnected``   manager   ``channel.disconnected`` (up)
-``Join(w)``            manager   ``pool.joined`` (w)
+``SeeStop(w)``         worker w  ``channel.recv`` of STOP on its down
+                                 channel, then ``stop_received``
+``Raise(w)``           worker w  none of its own (``worker_ended`` says
+                                 ``failed=True``)
+``Exit(w)``            worker w  ``channel.close_tx`` (up), then
+                                 ``worker_ended`` (and ``idle`` for the last)
+``Recv(w, k)``         manager   ``channel.recv`` of w's k-th message (during
+                                 stop also ``message_drained``)
+``BeginStop``          manager   none (``stop()`` is called)
+``SendStop(w)``        manager   ``stop_sent``, then ``channel.send`` of STOP
+                                 on w's down channel (or ``send_failed`` if w
+                                 has ended)
+``RecvDisconnected``   manager   none: the drain's ``recv`` finds no running
+                                 worker (``NoWorkers``)
+``Join(w)``            manager   ``worker_joined``; after the last, ``stop_returned``
 =====================  ========  ===========================================
 
 BUG SWITCH:

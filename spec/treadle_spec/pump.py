@@ -3,37 +3,48 @@
 The protocol of ``WorkerPump.run(worker, pump)`` (SEMANTICS.md section 2) at
 the level of its synchronisation steps. ``run`` makes a channel of
 ``capacity`` (0 = rendezvous), starts the worker thread, and loops: receive an
-item, call ``pump(item)``. When every sender is closed and the channel is
-empty, it joins the worker and returns (or raises the worker's error). When
-``pump`` raises, it closes the receiver - a blocked or later ``send`` then
-fails with ``Disconnected`` - joins the worker, and lets the error propagate.
-The worker sends items ``0 .. items-1`` in order; after a failed send it may
-stop or go on; it may raise at any point. When the worker function returns
-or raises, treadle closes its sender, then the thread ends.
+item, call ``pump(item)``. The worker sends items ``0 .. items-1`` in order;
+after a failed send it may stop or go on; it may raise at any point in its
+own code. When the worker function returns or raises, treadle closes the
+worker's sender and then sends an END marker on a sender of its own (so a
+clone of the sender that the worker leaked cannot keep ``run`` waiting),
+closes that too, and the thread ends. On END, ``run`` closes the receiver,
+joins the worker and returns (or raises the worker's error). When ``pump``
+raises, ``run`` closes the receiver - a blocked or later ``send`` (END's
+too) then fails with ``Disconnected`` and buffered items are discarded -
+joins the worker, and lets the error propagate.
 
-Action vocabulary (what the conformance check matches impl events against):
+Action vocabulary (what the conformance check matches impl events against;
+``channel.*`` events are on the channel named ``pump``):
 
-======================  ======  =============================================
-action                  thread  impl event
-======================  ======  =============================================
-``Send(item)``          worker  ``channel.send`` (capacity > 0)
-``Offer(item)``         worker  none: a rendezvous offer is only observed
-                                when it is taken (``Recv``)
-``SendFails(item)``     worker  ``channel.send_failed``
-``WorkerReturns``       worker  ``pump.worker_returned``
-``WorkerRaises``        worker  ``pump.worker_raised``
-``CloseTx``             worker  ``channel.close_tx`` (senders=0)
-``WorkerExits``         worker  the thread ends (``runtime`` join point)
-``Recv(item)``          main    ``channel.recv`` (rendezvous: ``channel.send``
-                                and ``channel.recv`` together)
-``RecvDisconnected``    main    ``channel.disconnected``
-``Pump(item)``          main    ``pump.item``
-``PumpRaises(item)``    main    ``pump.item`` then ``pump.raised``
-``CloseRx``             main    ``channel.close_rx`` (the impl's ``discarded``
-                                also counts a withdrawn rendezvous offer,
-                                which the spec books as ``SendFails``)
-``Join``                main    ``pump.joined`` then ``run`` returns/raises
-======================  ======  =============================================
+=====================  ======  ==============================================
+action                 thread  impl event
+=====================  ======  ==============================================
+``Send(item)``         worker  ``channel.send`` (capacity > 0)
+``Offer(item)``        worker  none: a rendezvous offer is only observed when
+                               it is taken (``Recv``)
+``SendFails(item)``    worker  ``channel.send_failed``
+``WorkerReturns``      worker  ``pump.worker_returned``
+``WorkerRaises``       worker  ``pump.worker_raised``
+``CloseTx``            worker  ``channel.close_tx`` (the worker's sender)
+``SendEnd``            worker  ``channel.send`` of END (capacity > 0)
+``OfferEnd``           worker  none (rendezvous; observed at ``RecvEnd``)
+``EndFails``           worker  ``channel.send_failed`` of END
+``CloseEndTx``         worker  ``channel.close_tx`` (treadle's END sender)
+``WorkerExits``        worker  none: the thread ends (``Join`` can complete)
+``Recv(item)``         main    ``channel.recv`` (rendezvous: ``channel.send``
+                               and ``channel.recv`` together)
+``Pump(item)``         main    ``pump.item`` is emitted as the call starts;
+                               the call returning has no event of its own
+``PumpRaises(item)``   main    ``pump.pump_raised``
+``RecvEnd``            main    ``channel.recv`` of END
+``CloseRx``            main    ``channel.close_rx`` then ``pump.rx_closed``
+                               (the impl's ``discarded`` also counts a
+                               withdrawn rendezvous offer, which the spec
+                               books as ``SendFails`` / ``EndFails``)
+``Join``               main    ``pump.worker_joined``, then
+                               ``pump.run_returned`` / ``pump.run_raised``
+=====================  ======  ==============================================
 
 BUG SWITCHES (constants that reintroduce historical mistakes):
 
@@ -41,9 +52,9 @@ BUG SWITCHES (constants that reintroduce historical mistakes):
   closing the receiver - the seed's hazard when ``run`` is not wrapped so the
   receiver's drop runs first. A worker blocked on a full channel then never
   wakes and the join deadlocks.
-* ``bug_leak_sender``: the worker's sender is not closed when the worker
-  function returns (the seed's gap: a worker that leaks its sender makes
-  ``run`` wait forever).
+* ``bug_leak_sender``: the seed's design - no END marker, the loop ends when
+  every sender is closed - with a worker that leaked a clone of its sender:
+  the channel never disconnects and ``run`` waits forever.
 """
 
 from __future__ import annotations
@@ -54,7 +65,9 @@ from typing import NamedTuple
 
 from treadle_model.spec import Property, Spec, action, fast_replace
 
-__all__ = ["DEFAULT_SIZES", "Constants", "Pump", "State", "build"]
+__all__ = ["DEFAULT_SIZES", "END", "Constants", "Pump", "State", "build"]
+
+END = "END"  # the marker treadle sends after the worker function finished
 
 
 @dataclass(frozen=True)
@@ -84,21 +97,23 @@ class State(NamedTuple):
     """The variables of the pump spec.
 
     main: ``recv`` (blocked in or about to call recv) | ``pump`` (inside
-    ``pump(held)``) | ``close_rx`` (pump raised) | ``join`` | ``done``. held:
-    the item main is pumping. buf: the channel's items, oldest first (for a
-    rendezvous channel: the pending offer). rx_closed: the receiver is closed.
-    tx_open: the worker's sender is open. worker: ``run`` (in user code; at
-    ``send(next)`` if ``next < items``) | ``offered`` (blocked in a rendezvous
-    send of ``next``) | ``closing`` (worker function finished) | ``exiting``
-    (sender closed) | ``exited`` (thread ended). next: the next item the
-    worker sends. pumped, failed, discarded: items given to ``pump``, items
-    whose send failed, items thrown away by ``close_rx``. worker_error /
-    pump_error: which side raised.
+    ``pump(held)``) | ``close_rx`` (END received, or pump raised) | ``join``
+    | ``done``. held: the item main is pumping. buf: the channel's items and
+    END, oldest first (for a rendezvous channel: the pending offer).
+    rx_closed: the receiver is closed. tx_open: the worker's sender is open.
+    worker: ``run`` (in user code; at ``send(next)`` if ``next < items``) |
+    ``offered`` (blocked in a rendezvous send of ``next``) | ``closing``
+    (worker function finished) | ``end`` (treadle sends END) |
+    ``end_offered`` | ``ending`` (END sent or failed) | ``exiting`` |
+    ``exited`` (thread ended). next: the next item the worker sends. pumped,
+    failed, discarded: items given to ``pump``, items whose send failed,
+    items thrown away by ``close_rx``. worker_error / pump_error: which side
+    raised.
     """
 
     main: str
     held: int | None
-    buf: tuple[int, ...]
+    buf: tuple[int | str, ...]
     rx_closed: bool
     tx_open: bool
     worker: str
@@ -120,7 +135,7 @@ def _next(spec: Pump, s: State) -> tuple[tuple[int], ...]:
     return ((s.next,),)
 
 
-def _head(spec: Pump, s: State) -> tuple[tuple[int], ...]:
+def _head(spec: Pump, s: State) -> tuple[tuple[int | str], ...]:
     return ((s.buf[0],),) if s.buf else ()
 
 
@@ -202,18 +217,44 @@ class Pump(Spec[State, Constants]):
 
     @action(fair=True, when={"worker": "closing"})
     def CloseTx(self, s: State) -> State | None:
-        """Worker function finished: treadle closes its sender (bug_leak_sender: skipped)."""
-        if s.worker != "closing":
-            return None
+        """Worker function finished: treadle closes the worker's sender.
+
+        bug_leak_sender: a leaked clone keeps the channel connected; the seed
+        sends no END, and the thread just ends.
+        """
         if self.c.bug_leak_sender:
             return s._replace(worker="exited")
-        return s._replace(tx_open=False, worker="exiting")
+        return s._replace(tx_open=False, worker="end")
+
+    @action(fair=True, when={"worker": "end"})
+    def SendEnd(self, s: State) -> State | None:
+        """Capacity > 0, receiver open, room: append END."""
+        if self.c.capacity == 0 or s.rx_closed or len(s.buf) >= self.c.capacity:
+            return None
+        return s._replace(buf=(*s.buf, END), worker="ending")
+
+    @action(fair=True, when={"worker": "end"})
+    def OfferEnd(self, s: State) -> State | None:
+        """Rendezvous, receiver open: offer END and wait for it to be taken."""
+        if self.c.capacity != 0 or s.rx_closed:
+            return None
+        return s._replace(buf=(END,), worker="end_offered")
+
+    @action(fair=True, when={"worker": ("end", "end_offered")})
+    def EndFails(self, s: State) -> State | None:
+        """The receiver is closed (the pump failed): sending END fails; that is fine."""
+        if not s.rx_closed:
+            return None
+        return s._replace(worker="ending")
+
+    @action(fair=True, when={"worker": "ending"})
+    def CloseEndTx(self, s: State) -> State | None:
+        """treadle closes its END sender."""
+        return s._replace(worker="exiting")
 
     @action(fair=True, when={"worker": "exiting"})
     def WorkerExits(self, s: State) -> State | None:
         """The worker thread ends (join can complete)."""
-        if s.worker != "exiting":
-            return None
         return s._replace(worker="exited")
 
     # -- main ------------------------------------------------------------------
@@ -228,11 +269,13 @@ class Pump(Spec[State, Constants]):
         return s._replace(main="pump", held=item, buf=s.buf[1:])
 
     @action(fair=True, when={"main": "recv"})
-    def RecvDisconnected(self, s: State) -> State | None:
-        """Main in recv, channel empty, every sender closed: the loop ends."""
-        if s.main != "recv" or s.buf or s.tx_open:
+    def RecvEnd(self, s: State) -> State | None:
+        """Main in recv, END first in the channel: the loop ends; close the receiver next."""
+        if not s.buf or s.buf[0] != END:
             return None
-        return s._replace(main="join")
+        if self.c.capacity == 0:
+            return s._replace(main="close_rx", buf=(), worker="ending")
+        return s._replace(main="close_rx", buf=s.buf[1:])
 
     @action(fair=True, item=_items, candidates=_held, when={"main": "pump"})
     def Pump(self, s: State, item: int) -> State | None:
@@ -256,7 +299,8 @@ class Pump(Spec[State, Constants]):
     @action(fair=True, when={"main": "close_rx"})
     def CloseRx(self, s: State) -> State | None:
         """Main closes the receiver: buffered items are discarded, senders wake and fail."""
-        discarded = s.discarded if self.c.capacity == 0 else s.discarded + s.buf
+        lost = tuple(x for x in s.buf if isinstance(x, int)) if self.c.capacity else ()
+        discarded = s.discarded + lost
         return s._replace(main="join", rx_closed=True, buf=(), discarded=discarded)
 
     @action(fair=True, when={"main": "join"})
@@ -285,7 +329,8 @@ class Pump(Spec[State, Constants]):
 
     def nothing_lost(self, s: State) -> bool:
         """Every item the worker tried to send is in exactly one place."""
-        ledger = s.pumped + s.failed + s.discarded + s.buf
+        ledger: tuple[int, ...] = s.pumped + s.failed + s.discarded
+        ledger += tuple(x for x in s.buf if isinstance(x, int))
         if s.held is not None:
             ledger += (s.held,)
         attempted = s.next + (1 if s.worker == "offered" and s.buf else 0)
@@ -313,6 +358,11 @@ class Pump(Spec[State, Constants]):
                 self.nothing_lost,
                 "every item sent is pumped, or its send failed with Disconnected, or "
                 "it was buffered when the receiver closed after a pump failure",
+            ),
+            Property.always(
+                "end_marker_last",
+                lambda s: END not in s.buf[:-1],
+                "nothing is sent after END, so END means every item was received",
             ),
             Property.always(
                 "fifo",
@@ -351,6 +401,21 @@ class Pump(Spec[State, Constants]):
             props.append(Property.sometimes("send_fails_after_close", lambda s: bool(s.failed)))
         if c.pump_may_fail and c.items >= 2 and c.capacity >= 1 and not c.bug_keep_rx_open:
             props.append(Property.sometimes("items_discarded", lambda s: bool(s.discarded)))
+        if c.capacity >= 1 and c.items >= c.capacity:
+            props.append(
+                Property.sometimes(
+                    "end_waits_for_room",
+                    lambda s: s.worker == "end" and not s.rx_closed and len(s.buf) >= c.capacity,
+                    "END is sent on a full channel and waits for main to make room",
+                )
+            )
+        if c.pump_may_fail and c.items >= 1 and not c.bug_keep_rx_open:
+            props.append(
+                Property.sometimes(
+                    "end_fails_after_pump_error",
+                    lambda s: s.worker in ("end", "end_offered") and s.rx_closed,
+                )
+            )
         if c.worker_may_fail:
             props.append(
                 Property.sometimes(

@@ -17,35 +17,45 @@ after ``Shutdown`` fails instead of blocking. The worker may crash while
 exiting (``worker_may_fail``); the hook must still be installed to handle it.
 
 Action vocabulary (what the conformance check matches impl events against);
-``t`` is the thread calling ``shutdown``, ``"main"`` or ``"other"``:
+``t`` is the thread calling ``shutdown``, ``"main"`` or ``"other"``. Events
+are ``runtime.*`` unless named otherwise; ``channel.*`` events are on the job
+channel (``<name>.jobs``):
 
-========================  =======  =========================================
-action                    thread   impl event
-========================  =======  =========================================
-``StartWorker``           main     ``runtime.started``
-``InstallHook``           main     ``runtime.hook_installed``
-``SubmitJob``             main     ``runtime.submit`` (runtime found running)
-``OfferJob``              main     none (a rendezvous offer; seen at TakeJob)
-``JobRejected``           main     ``runtime.rejected`` (runtime shut down)
-``JobFails``              main     ``channel.send_failed`` (job channel)
-``ServeCall``             main     ``runtime.call_served``
-``JobResult``             main     ``runtime.job_done``
-``ShutdownBegin(t)``      t        ``runtime.shutdown``
-``SendStop(t)``           t        none (offer; seen at TakeStop)
-``CloseTx(t)``            t        ``channel.close_tx`` (job channel)
-``JoinWorker(t)``         t        ``runtime.joined``
-``Unhook(t)``             t        ``runtime.hook_uninstalled``
-``AwaitStopped(t)``       t        ``runtime.shutdown_done`` (waiting caller)
-``Unload``                main     ``runtime.unload``
-``OtherCallsShutdown``    other    -
-``TakeJob``               worker   ``channel.send`` + ``channel.recv``
-``TakeStop``              worker   ``channel.send`` + ``channel.recv``
-``PollTimeout``           worker   (bug_poll only) a ``recv`` timeout
-``CallMain``              worker   ``runtime.call``
-``JobEnds``               worker   ``runtime.job_result``
-``WorkerExits``           worker   ``channel.close_rx``, thread ends
-``WorkerCrashes``         worker   the hook runs, thread ends
-========================  =======  =========================================
+======================  ======  ============================================
+action                  thread  impl event
+======================  ======  ============================================
+``StartWorker``         main    ``worker_started``
+``InstallHook``         main    ``hook_installed``, then ``init``
+``SubmitJob``           main    none (the state check under the lock)
+``OfferJob``            main    ``job_sent`` (just before the offer)
+``JobRejected``         main    none: ``RuntimeClosedError`` at the check
+``JobFails``            main    ``job_refused``
+``ServeCall``           main    ``main_call_started``, ``main_call_responded``
+``JobResult``           main    ``job_returned``
+``ShutdownBegin(t)``    t       ``shutdown_requested`` (the caller that takes
+                                the runtime); none for the others
+``SendStop(t)``         t       ``shutdown_sent`` (+ ``shutdown_undeliverable``
+                                when the worker is gone)
+``CloseTx(t)``          t       ``channel_closed``
+``JoinWorker(t)``       t       ``joined``
+``Unhook(t)``           t       ``hook_uninstalled``, ``shutdown_returned``
+``AwaitStopped(t)``     t       none (a waiting caller returns)
+``Unload``              main    the model's unload point
+``OtherCallsShutdown``  other   none
+``TakeJob``             worker  ``channel.send`` + ``channel.recv``, then
+                                ``job_started``
+``TakeStop``            worker  ``channel.send`` + ``channel.recv``, then
+                                ``shutdown_received``
+``PollTimeout``         worker  (bug_poll only) a ``recv`` timeout
+``CallMain``            worker  ``main_call_requested``
+``JobEnds``             worker  ``job_done``
+``WorkerExits``         worker  ``channel.close_rx``, ``worker_exit``
+``WorkerCrashes``       worker  the thread-exception hook runs
+======================  ======  ============================================
+
+Out of scope: interrupts (a ``KeyboardInterrupt`` that abandons a job or
+interrupts ``shutdown``), and calls from the wrong thread (errors before any
+protocol step).
 
 BUG SWITCHES:
 
@@ -194,7 +204,7 @@ class Shutdown(Spec[State, Constants]):
     @action(fair=True, when={"main": "submit"})
     def OfferJob(self, s: State) -> State | None:
         """Offer the job on the rendezvous channel (a shutdown may have begun meanwhile)."""
-        if not s.rx_open:
+        if not s.rx_open or not s.tx_open:
             return None
         return s._replace(main="send", offers=(*s.offers, "job"))
 
@@ -207,8 +217,9 @@ class Shutdown(Spec[State, Constants]):
 
     @action(fair=True, when={"main": ("submit", "send")})
     def JobFails(self, s: State) -> State | None:
-        """The worker ended and closed its receiver before taking the job: the send fails."""
-        if s.rx_open:
+        """The send fails: the worker ended and closed its receiver before taking the job,
+        or shutdown closed the runtime's sender before the job was offered."""
+        if s.rx_open and not (s.main == "submit" and not s.tx_open):
             return None
         return s._replace(main="idle", done=s.done + 1)
 
