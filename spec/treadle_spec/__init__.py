@@ -10,21 +10,24 @@ Each module is one protocol, small enough to review, checked exhaustively by
 * ``DEFAULT_SIZES`` - the constants ``treadle check`` / ``treadle spec check``
   run by default (small: all specs together check in seconds).
 
-``SPECS`` maps each bundled spec's name to its module.
+``SPECS`` maps each bundled spec's name to its module: ``pump``,
+``pool_drain``, ``shutdown``, ``task`` and ``executor``.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
-from treadle_spec import pool_drain, pump, shutdown
+from treadle_spec import executor, pool_drain, pump, shutdown, task
 
-__all__ = ["SPECS", "pool_drain", "pump", "shutdown"]
+__all__ = ["SPECS", "executor", "pool_drain", "pump", "shutdown", "task"]
 
 SPECS = MappingProxyType(
     {
         "pump": pump,
         "pool_drain": pool_drain,
         "shutdown": shutdown,
+        "task": task,
+        "executor": executor,
     }
 )

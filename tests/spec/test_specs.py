@@ -12,7 +12,7 @@ import pytest
 import treadle_spec
 from treadle_model import Action, check_spec
 from treadle_model.checker import SpecReport, explore_graph
-from treadle_spec import SPECS, pool_drain, pump, shutdown
+from treadle_spec import SPECS, executor, pool_drain, pump, shutdown, task
 
 
 def _check(spec: object, **options: object) -> SpecReport:
@@ -20,7 +20,7 @@ def _check(spec: object, **options: object) -> SpecReport:
 
 
 def test_registry_names_every_bundled_spec_with_build_and_default_sizes() -> None:
-    assert set(SPECS) == {"pump", "pool_drain", "shutdown"}
+    assert set(SPECS) == {"pump", "pool_drain", "shutdown", "task", "executor"}
     for module in SPECS.values():
         assert module.DEFAULT_SIZES
         spec = module.build()
@@ -174,6 +174,45 @@ def test_shutdown_that_returns_early_during_another_lets_the_caller_unload_too_s
     v = report.violation("join_before_unload")
     assert v is not None and v.depth <= 7
     assert report.violation("shutdown_returns_after_join") is not None
+
+
+@pytest.mark.parametrize(
+    ("spins", "cooperative", "fail"),
+    list(itertools.product([0, 1, 2, 3], [False, True], [False, True])),
+)
+def test_task_is_correct_across_sizes(spins: int, cooperative: bool, fail: bool) -> None:
+    spec = task.build(spins=spins, cooperative=cooperative, task_may_fail=fail)
+    report = _check(spec, all_violations=True)
+    assert report.ok, str(report)
+
+
+def test_task_close_without_join_lets_the_thread_outlive_its_owner() -> None:
+    report = _check(task.build(bug_close_without_join=True), all_violations=True)
+    v = report.violation("close_joins")
+    assert v is not None and v.kind == "invariant" and v.depth <= 3
+    assert v.trace is not None and v.trace.steps[-1].state.task != "dead"
+    assert report.violation("wait_joins") is not None
+
+
+@pytest.mark.parametrize(
+    ("callers", "jobs", "joiners", "tagged"),
+    [(1, 1, 1, True), (1, 2, 2, True), (2, 1, 1, True), (2, 2, 2, True), (3, 1, 1, False)],
+)
+def test_executor_is_correct_across_sizes(
+    callers: int, jobs: int, joiners: int, tagged: bool
+) -> None:
+    spec = executor.build(callers=callers, jobs=jobs, joiners=joiners, tagged=tagged)
+    report = _check(spec, all_violations=True)
+    assert report.ok, str(report)
+
+
+def test_executor_tag_reuse_lets_a_later_executor_read_an_earlier_ones_value() -> None:
+    report = _check(executor.build(bug_tag_reuse=True), all_violations=True)
+    v = report.violation("tags_unique")
+    assert v is not None and v.kind == "invariant" and v.depth <= 8
+    assert v.trace is not None and v.trace.actions[-1] == executor.ExecutorSpec(
+        executor.Constants()
+    ).action("ReadOnSecond")
 
 
 # -- vocabulary and conformance API ---------------------------------------------
