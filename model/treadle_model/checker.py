@@ -414,9 +414,9 @@ def check_spec(
             record(idx, "invariant", pname, "a reachable state breaks the invariant")
 
     def reached(s: Any) -> None:
-        for item in list(sometimes):
-            if item[1](s):
-                sometimes.remove(item)
+        hit = [item for item in sometimes if item[1](s)]
+        for item in hit:
+            sometimes.remove(item)
 
     def visit_new(s: Any, idx: int) -> None:
         for pname, pred in invariants:

@@ -117,8 +117,25 @@ def _items(c: Constants) -> range:
     return range(c.items)
 
 
+# Speed hints (see ``action(candidates=...)``): the bindings worth trying.
 def _head(spec: PoolDrain, s: State) -> tuple[tuple[int, int], ...]:
     return (s.buf[0],) if s.buf else ()
+
+
+def _working(spec: PoolDrain, s: State) -> list[tuple[int]]:
+    return [(w,) for w, pc in enumerate(s.wk) if pc == "work"]
+
+
+def _exiting(spec: PoolDrain, s: State) -> list[tuple[int]]:
+    return [(w,) for w, pc in enumerate(s.wk) if pc == "exit"]
+
+
+def _next_stop(spec: PoolDrain, s: State) -> tuple[tuple[int]]:
+    return ((s.stops,),)
+
+
+def _next_join(spec: PoolDrain, s: State) -> tuple[tuple[int]]:
+    return ((s.joined,),)
 
 
 def _set(t: tuple[T, ...], i: int, v: T) -> tuple[T, ...]:
@@ -159,7 +176,7 @@ class PoolDrain(Spec[State, Constants]):
 
     # -- workers ---------------------------------------------------------------
 
-    @action(fair=True, w=_workers)
+    @action(fair=True, w=_workers, candidates=_working)
     def Send(self, s: State, w: int) -> State | None:
         """Worker w has a message to send, capacity > 0, room: append (w, k) to buf."""
         c = self.c
@@ -168,7 +185,7 @@ class PoolDrain(Spec[State, Constants]):
             return None
         return s._replace(buf=(*s.buf, (w, k)), sent=_set(s.sent, w, k + 1))
 
-    @action(fair=True, w=_workers)
+    @action(fair=True, w=_workers, candidates=_working)
     def Offer(self, s: State, w: int) -> State | None:
         """Worker w has a message to send on a rendezvous channel: offer it and wait."""
         k = s.sent[w]
@@ -176,14 +193,14 @@ class PoolDrain(Spec[State, Constants]):
             return None
         return s._replace(buf=(*s.buf, (w, k)), wk=_set(s.wk, w, "offered"))
 
-    @action(fair=True, w=_workers)
+    @action(fair=True, w=_workers, candidates=_working)
     def SeeStop(self, s: State, w: int) -> State | None:
         """Stop is in w's down channel and w is not blocked sending: it takes Stop, ends."""
         if s.wk[w] != "work" or w >= s.stops or self.blocked_in_send(s, w):
             return None
         return s._replace(wk=_set(s.wk, w, "exit"))
 
-    @action(fair=True, w=_workers)
+    @action(fair=True, w=_workers, candidates=_working)
     def Raise(self, s: State, w: int) -> State | None:
         """worker_may_fail; w is in its own code (has a message left to send): it raises."""
         if (
@@ -195,7 +212,7 @@ class PoolDrain(Spec[State, Constants]):
             return None
         return s._replace(wk=_set(s.wk, w, "exit"), raised=_set(s.raised, w, True))
 
-    @action(fair=True, w=_workers)
+    @action(fair=True, w=_workers, candidates=_exiting)
     def Exit(self, s: State, w: int) -> State | None:
         """Worker w's function ended: its up sender is closed and the thread ends."""
         if s.wk[w] != "exit":
@@ -225,7 +242,7 @@ class PoolDrain(Spec[State, Constants]):
         """The manager calls stop_and_join()."""
         return s._replace(mgr="stop")
 
-    @action(fair=True, w=_workers, when={"mgr": "stop"})
+    @action(fair=True, w=_workers, candidates=_next_stop, when={"mgr": "stop"})
     def SendStop(self, s: State, w: int) -> State | None:
         """Send Stop down to worker w (never blocks); after the last, drain (bug: join)."""
         if s.stops != w:
@@ -241,7 +258,7 @@ class PoolDrain(Spec[State, Constants]):
             return None
         return s._replace(mgr="done" if self.c.bug_join_before_drain else "join")
 
-    @action(fair=True, w=_workers, when={"mgr": "join"})
+    @action(fair=True, w=_workers, candidates=_next_join, when={"mgr": "join"})
     def Join(self, s: State, w: int) -> State | None:
         """Join worker w (in order); completes once its thread ended."""
         if s.joined != w or s.wk[w] != "dead":
