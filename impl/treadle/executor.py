@@ -103,8 +103,8 @@ _PENDING, _RUNNING, _CANCELLED = 0, 1, 2
 
 class _Job:
     """One submitted call. ``state`` is guarded by the executor's lock; the
-    outcome is written on the executor thread before ``done`` is set and read
-    by the submitter after ``done.wait()``."""
+    outcome is written on the executor thread before ``done`` is released and
+    read by the submitter after it acquired ``done``."""
 
     __slots__ = ("args", "done", "error", "fn", "kwargs", "number", "result", "state")
 
@@ -118,7 +118,11 @@ class _Job:
         self.state = _PENDING
         self.result: Any = None
         self.error: BaseException | None = None
-        self.done = sync.Event()
+        # A latch: created held, released once by the executor thread when the
+        # call has finished. Cheaper than an Event (no Condition behind it),
+        # which is most of a round trip's cost apart from the thread switches.
+        self.done = sync.Lock()
+        self.done.acquire()
 
 
 class Executor:
@@ -136,7 +140,6 @@ class Executor:
 
     __slots__ = (
         "_closed",
-        "_cv",
         "_idle",
         "_jobs",
         "_lock",
@@ -145,6 +148,7 @@ class Executor:
         "_tag",
         "_thread",
         "_traced",
+        "_wake",
     )
 
     def __init__(self, *, name: str | None = None) -> None:
@@ -152,11 +156,15 @@ class Executor:
             raise TypeError(f"executor thread name must be a str or None, not {name!r}")
         self._tag = self._allocate_tag()
         self._traced = sync.observing()
-        self._lock = sync.Lock()
-        self._cv = sync.Condition(self._lock)
+        self._lock = sync.Lock()  # guards the fields below
         self._jobs: deque[_Job] = deque()
         self._closed = False
-        self._idle = False  # the loop is waiting on _cv
+        # The loop found nothing to do and is about to block on _wake, which
+        # whoever clears _idle (under _lock) releases exactly once. A latch
+        # rather than a Condition, for the same reason as _Job.done.
+        self._idle = False
+        self._wake = sync.Lock()
+        self._wake.acquire()
         self._running = False
         self._submitted = 0
         sync.emit("executor.started", tag=self._tag)
@@ -191,23 +199,24 @@ class Executor:
             sync.emit("executor.stopped", tag=self._tag)
 
     def _serve(self) -> None:
-        lock, cv, jobs, traced = self._lock, self._cv, self._jobs, self._traced
+        lock, wake, jobs, traced = self._lock, self._wake, self._jobs, self._traced
         while True:
             with lock:
                 self._running = False
-                while not jobs:
+                if not jobs:
                     if self._closed:
                         return
                     self._idle = True
-                    try:
-                        cv.wait()
-                    finally:
-                        self._idle = False
-                job = jobs.popleft()
-                if job.state == _CANCELLED:
-                    continue
-                job.state = _RUNNING
-                self._running = True
+                    job = None
+                else:
+                    job = jobs.popleft()
+                    if job.state == _CANCELLED:
+                        continue
+                    job.state = _RUNNING
+                    self._running = True
+            if job is None:
+                wake.acquire()  # until submit() or join() clears _idle
+                continue
             if traced:
                 sync.emit("executor.job_started", job=job.number)
             try:
@@ -217,7 +226,7 @@ class Executor:
             job.fn = job.args = job.kwargs = None  # type: ignore[assignment]
             if traced:
                 sync.emit("executor.job_done", job=job.number, raised=job.error is not None)
-            job.done.set()
+            job.done.release()
 
     # --- the public surface -------------------------------------------------
 
@@ -260,8 +269,9 @@ class Executor:
                 if self._traced:
                     sync.emit("executor.submit", job=job.number)
                 if self._idle:
-                    self._cv.notify()
-            job.done.wait()
+                    self._idle = False
+                    self._wake.release()
+            job.done.acquire()
         except BaseException:
             # Interrupted while waiting (or before queueing, which is harmless).
             with self._lock:
@@ -325,7 +335,8 @@ class Executor:
                 self._closed = True
                 sync.emit("executor.closing", tag=self._tag)
                 if self._idle:
-                    self._cv.notify()
+                    self._idle = False
+                    self._wake.release()
         self._thread.join()
         sync.emit("executor.joined", tag=self._tag)
 
