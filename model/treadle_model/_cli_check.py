@@ -1,0 +1,254 @@
+"""``treadle check``: the main job.
+
+Checks every bundled spec at its sizes and explores every impl protocol's
+scenarios exhaustively with conformance to its spec, then prints one table.
+Exits 0 when everything holds, 1 when anything failed (printing the failing
+trace and the command that replays it), 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+__all__ = ["register", "run_check"]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="check every spec and explore every impl protocol (the main job)",
+        description=(
+            "Check every bundled spec at its sizes and explore every impl protocol "
+            "under every interleaving, with conformance to its spec. Exits non-zero "
+            "on any failure."
+        ),
+    )
+    parser.add_argument(
+        "protocols",
+        nargs="*",
+        metavar="PROTOCOL",
+        help="protocols to check (default: all: pump, runtime, task, pool, executor)",
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smallest sizes (seconds)")
+    size.add_argument(
+        "--thorough", action="store_true", help="bigger sizes (minutes); default is in between"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="list every spec size and scenario"
+    )
+    parser.add_argument("--no-spec", action="store_true", help="skip the spec checks")
+    parser.add_argument("--no-impl", action="store_true", help="skip the impl explorations")
+    parser.add_argument(
+        "--scenario", action="append", default=[], metavar="NAME", help="only this scenario"
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="SCHEDULE",
+        help="replay one failing schedule of the scenario named by --scenario",
+    )
+    parser.set_defaults(func=run_check)
+
+
+class _Progress:
+    """One live line on a terminal; plain lines (at most one a second) elsewhere."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.started = time.perf_counter()
+        self.last = 0.0
+        self.width = 0
+
+    def __call__(self, line: str) -> None:
+        elapsed = time.perf_counter() - self.started
+        text = f"[{elapsed:6.1f}s] {line}"
+        if self.tty:
+            pad = max(0, self.width - len(text))
+            self.stream.write("\r" + text + " " * pad)
+            self.width = len(text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+
+
+def _preset(args: argparse.Namespace) -> Any:
+    return "quick" if args.quick else "thorough" if args.thorough else "default"
+
+
+def run_check(args: argparse.Namespace) -> int:
+    try:
+        import greenlet  # noqa: F401
+    except ImportError:
+        print(
+            "treadle check needs the model's virtual threads: pip install 'treadle[model]'",
+            file=sys.stderr,
+        )
+        return 2
+    from treadle_model.protocols import PROTOCOLS
+    from treadle_model.protocols._run import load_all, run_protocol
+
+    unknown = [p for p in args.protocols if p not in PROTOCOLS]
+    if unknown:
+        print(
+            f"treadle check: unknown protocol {', '.join(unknown)}; known: {', '.join(PROTOCOLS)}",
+            file=sys.stderr,
+        )
+        return 2
+    preset = _preset(args)
+    checks = load_all(args.protocols)
+    if args.replay is not None:
+        return _replay(args, checks, preset)
+
+    progress = _Progress(sys.stderr)
+    results = []
+    for check in checks:
+        results.append(
+            run_protocol(
+                check,
+                preset,
+                spec=not args.no_spec,
+                scenarios=not args.no_impl,
+                only=args.scenario,
+                progress=progress,
+            )
+        )
+    progress.done()
+    ok = all(r.ok for r in results)
+    if args.json:
+        json.dump(
+            {"preset": preset, "ok": ok, "protocols": [r.to_json() for r in results]},
+            sys.stdout,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+    else:
+        _print_table(results, preset, verbose=args.verbose, out=sys.stdout)
+    _print_failures(results, preset, out=sys.stdout if not args.json else sys.stderr)
+    return 0 if ok else 1
+
+
+def _print_table(results: list[Any], preset: str, *, verbose: bool, out: TextIO) -> None:
+    header = ("protocol", "spec", "spec states", "properties", "scenarios", "impl executions",
+              "time", "result")  # fmt: skip
+    rows = []
+    for r in results:
+        rows.append(
+            (
+                r.name,
+                r.spec,
+                f"{r.spec_states:,}",
+                str(r.properties),
+                str(len(r.scenarios)),
+                f"{r.executions:,}",
+                f"{r.elapsed:.1f}s",
+                "ok" if r.ok else "FAILED",
+            )
+        )
+    total_states = sum(r.spec_states for r in results)
+    total_execs = sum(r.executions for r in results)
+    total_time = sum(r.elapsed for r in results)
+    rows.append(
+        (
+            "total",
+            "",
+            f"{total_states:,}",
+            "",
+            str(sum(len(r.scenarios) for r in results)),
+            f"{total_execs:,}",
+            f"{total_time:.1f}s",
+            "ok" if all(r.ok for r in results) else "FAILED",
+        )
+    )
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    right = {2, 3, 4, 5, 6}
+
+    def fmt(row: tuple[str, ...]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in
+                         enumerate(zip(row, widths, strict=True))).rstrip()  # fmt: skip
+
+    out.write(f"treadle check ({preset} sizes)\n\n")
+    out.write(fmt(header) + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row in rows[:-1]:
+        out.write(fmt(row) + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    out.write(fmt(rows[-1]) + "\n")
+    if verbose:
+        for r in results:
+            out.write(f"\n{r.name}:\n")
+            for s in r.specs:
+                consts = ", ".join(f"{k}={v}" for k, v in s.constants.items())
+                status = "ok" if s.ok else "FAILED"
+                out.write(
+                    f"  spec {r.spec} [{consts}]: {s.states:,} states, depth {s.depth}, "
+                    f"{len(s.properties)} properties, {s.elapsed:.2f}s: {status}\n"
+                )
+            for sc in r.scenarios:
+                status = "ok" if sc.ok else "FAILED"
+                extra = "" if sc.redundant == 0 else f" ({sc.redundant} redundant)"
+                conf = ", conformance" if sc.conformance else ""
+                out.write(
+                    f"  impl {sc.name}: {sc.executions:,} executions{extra}{conf}, "
+                    f"{sc.elapsed:.2f}s: {status}\n"
+                )
+                if sc.proves:
+                    out.write(f"      proves: {sc.proves}\n")
+
+
+def _print_failures(results: list[Any], preset: str, *, out: TextIO) -> None:
+    for r in results:
+        if r.error is not None:
+            out.write(f"\n{r.name}: the check itself failed: {r.error}\n")
+        for s in r.specs:
+            if not s.complete:
+                out.write(f"\n{r.name}: spec check at {s.constants} was not exhaustive\n")
+            for v in s.violations:
+                out.write(f"\n{r.name}: spec {r.spec} at {s.constants}:\n{v}\n")
+        for sc in r.scenarios:
+            if not sc.exhaustive and not sc.failures:
+                out.write(f"\n{r.name}: scenario {sc.name!r} was not explored exhaustively\n")
+            for f in sc.failures:
+                flag = {"quick": " --quick", "thorough": " --thorough"}.get(preset, "")
+                out.write(f"\n{r.name}: scenario {sc.name!r} failed:\n{f}\n")
+                out.write(
+                    f"replay with: treadle check {r.name}{flag} --scenario {sc.name!r} "
+                    f"--replay {f.schedule!r}\n"
+                )
+
+
+def _replay(args: argparse.Namespace, checks: list[Any], preset: Any) -> int:
+    from treadle_model import replay
+    from treadle_model.conformance import monitor_factory
+
+    if len(checks) != 1 or len(args.scenario) != 1:
+        print("treadle check --replay needs one PROTOCOL and one --scenario", file=sys.stderr)
+        return 2
+    check = checks[0]
+    by_name = {s.name: s for s in check.scenarios(preset, None)}
+    scenario = by_name.get(args.scenario[0])
+    if scenario is None:
+        print(
+            f"treadle check: {check.name} has no scenario {args.scenario[0]!r} at {preset} "
+            f"sizes; known: {', '.join(repr(n) for n in by_name)}",
+            file=sys.stderr,
+        )
+        return 2
+    options = dict(scenario.options)
+    if scenario.mapping is not None:
+        options["monitor"] = monitor_factory(scenario.mapping)
+    report = replay(scenario.body, args.replay, **options)
+    print(report)
+    for f in report.failures:
+        print(f)
+    return 0 if report.ok else 1
