@@ -4,8 +4,10 @@
 For each spec at growing sizes this runs ``check_spec`` several times and
 prints medians:
 
-* ``states/s`` - distinct states per second, safety properties only (no
-  state graph kept) and with liveness (the graph kept for the SCC pass);
+* ``states/s`` - distinct states per second of wall time, safety
+  properties only (no state graph kept) and with liveness (the graph kept
+  for the SCC pass); ``/cpu-s`` - the same per second of this process's CPU
+  time, which is what to compare on a shared, busy machine;
 * ``B/state`` - peak traced memory of one safety run (``tracemalloc``,
   measured in a separate run because tracing slows Python down) divided by
   the number of distinct states, next to the size of one state object
@@ -69,12 +71,15 @@ def deep_size(obj: object, seen: set[int] | None = None) -> int:
     return size
 
 
-def one_run(spec: Any, *, liveness: bool) -> tuple[int, float, int]:
+def one_run(spec: Any, *, liveness: bool) -> tuple[int, float, int, float]:
+    """(states, wall seconds, depth, CPU seconds) of one check."""
     gc.collect()
+    cpu = time.process_time()
     report = check_spec(spec, check_liveness=liveness, progress=None)
+    cpu = time.process_time() - cpu
     if not report.ok:
         raise SystemExit(f"{report.name} failed:\n{report}")
-    return report.distinct_states, report.elapsed, report.depth
+    return report.distinct_states, report.elapsed, report.depth, cpu
 
 
 def peak_bytes(spec: Any, *, liveness: bool) -> int:
@@ -111,11 +116,15 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per size (median reported)")
     parser.add_argument("--quick", action="store_true", help="one small size per spec")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
+    parser.add_argument("--only", metavar="SPEC", help="only this spec's sizes")
     args = parser.parse_args(list(argv) if argv is not None else None)
     sizes = QUICK if args.quick else SIZES
+    if args.only:
+        sizes = [entry for entry in sizes if entry[0] == args.only]
     header = (
         f"{'spec':<11} {'constants':<30} {'states':>9} {'depth':>5} "
-        f"{'safety st/s':>11} {'+liveness':>10} {'B/state':>8} {'+live B':>8} {'state B':>7}"
+        f"{'safety st/s':>11} {'/cpu-s':>8} {'+liveness':>10} {'/cpu-s':>8} "
+        f"{'B/state':>8} {'+live B':>8} {'state B':>7}"
     )
     print(f"spec checker benchmark: median of {args.runs} runs; Python {sys.version.split()[0]}")
     print(header)
@@ -125,9 +134,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         spec = build(**consts)
         safety = [one_run(spec, liveness=False) for _ in range(args.runs)]
         live = [one_run(spec, liveness=True) for _ in range(args.runs)]
-        states, _, depth = safety[0]
-        rate = statistics.median(n / t for n, t, _ in safety)
-        rate_live = statistics.median(n / t for n, t, _ in live)
+        states, _, depth, _ = safety[0]
+        rate = statistics.median(n / t for n, t, _, _ in safety)
+        rate_cpu = statistics.median(n / c for n, _, _, c in safety)
+        rate_live = statistics.median(n / t for n, t, _, _ in live)
+        rate_live_cpu = statistics.median(n / c for n, _, _, c in live)
         if args.no_memory:
             per_state = per_state_live = "-"
         else:
@@ -135,7 +146,8 @@ def main(argv: Iterable[str] | None = None) -> int:
             per_state_live = f"{peak_bytes(spec, liveness=True) / states:,.0f}"
         print(
             f"{name:<11} {fmt_consts(consts):<30} {states:>9,} {depth:>5} "
-            f"{rate:>11,.0f} {rate_live:>10,.0f} {per_state:>8} {per_state_live:>8} "
+            f"{rate:>11,.0f} {rate_cpu:>8,.0f} {rate_live:>10,.0f} {rate_live_cpu:>8,.0f} "
+            f"{per_state:>8} {per_state_live:>8} "
             f"{sample_state_size(spec):>7,}",
             flush=True,
         )
