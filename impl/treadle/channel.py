@@ -367,15 +367,20 @@ class Sender(Generic[T]):
         return Sender(ch)
 
     def close(self) -> None:
-        """Close this handle (idempotent). The last close disconnects the receiver."""
+        """Close this handle (idempotent). The last close disconnects the receiver.
+
+        Closing again changes nothing but repeats the wake-ups, so a close
+        that was interrupted (``KeyboardInterrupt``) can simply be retried.
+        """
         ch = self._ch
         with ch.lock:
-            if self._closed:
-                return
-            self._closed = True
-            ch.senders -= 1
-            if ch.traced:
-                sync.emit("channel.close_tx", channel=ch.name, senders=ch.senders)
+            if not self._closed:
+                self._closed = True
+                ch.senders -= 1
+                if ch.traced:
+                    sync.emit("channel.close_tx", channel=ch.name, senders=ch.senders)
+            # Wake-ups come after the state change and are repeated by a second
+            # close: an interrupt between the two must not leave a waiter asleep.
             if ch.senders == 0 and ch.rx_waiting:
                 ch.not_empty.notify_all()
             if ch.tx_waiting:
@@ -503,19 +508,20 @@ class Receiver(Generic[T]):
         """Close the receiver (idempotent).
 
         Blocked and later sends raise :class:`Disconnected`; buffered items are
-        discarded.
+        discarded. Closing again changes nothing but repeats the wake-ups, so
+        a close that was interrupted (``KeyboardInterrupt``) can be retried.
         """
         ch = self._ch
         with ch.lock:
-            if self._closed:
-                return
-            self._closed = True
-            ch.rx_closed = True
-            discarded = len(ch.buf) + len(ch.offers)
-            ch.buf.clear()
-            ch.offers.clear()
-            if ch.traced:
-                sync.emit("channel.close_rx", channel=ch.name, discarded=discarded)
+            if not self._closed:
+                self._closed = True
+                ch.rx_closed = True
+                discarded = len(ch.buf) + len(ch.offers)
+                ch.buf.clear()
+                ch.offers.clear()
+                if ch.traced:
+                    sync.emit("channel.close_rx", channel=ch.name, discarded=discarded)
+            # See Sender.close: the wake-ups are repeated by a second close.
             if ch.tx_waiting:
                 ch.not_full.notify_all()
             if ch.rx_waiting:
