@@ -178,20 +178,25 @@ def spawn_thread(
 def join_through_interrupts(thread: sync.Thread) -> BaseException | None:
     """Join ``thread`` even if the caller is interrupted while waiting.
 
-    A ``KeyboardInterrupt`` (or any exception) raised in the joining thread
-    while it waits is held back and the join resumes, so the thread is always
-    gone when this returns. Returns the first exception held back (the caller
-    re-raises it once its own clean-up is done), or ``None``.
+    A ``KeyboardInterrupt`` raised in the joining thread while it waits is
+    held back and the join resumes, so the thread is always gone when this
+    returns. Returns the first interrupt held back (the caller re-raises it
+    once its own clean-up is done), or ``None``.
 
     This is what "join before unload" costs: an owner that must not return
     with its thread alive cannot let Ctrl-C cut the join short.
+
+    Only ``KeyboardInterrupt`` is held back. Anything else propagates: an
+    error that ``join`` raises every time (the model checker kills a stuck
+    virtual thread with ``GreenletExit``, after which every facade call
+    raises again) would otherwise make this loop spin forever.
     """
     pending: BaseException | None = None
     while True:
         try:
             thread.join()
             return pending
-        except BaseException as exc:
+        except KeyboardInterrupt as exc:
             if pending is None:
                 pending = exc
 
