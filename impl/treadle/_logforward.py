@@ -131,7 +131,7 @@ class LogRoute:
                 return
             logger.handle(record)
 
-    def close(self, errors: list[BaseException] | None = None) -> None:
+    def close(self, errors: list[BaseException] | None = None) -> KeyboardInterrupt | None:
         """Drain what is left, then remove the patch (if no other route needs it).
 
         Args:
@@ -139,22 +139,27 @@ class LogRoute:
                 appended here and draining goes on with the next record (used
                 on error paths, where the caller's exception must win);
                 otherwise the first one propagates, after the patch is removed.
+
+        Returns:
+            A ``KeyboardInterrupt`` raised while draining, held back so that
+            draining finishes; the caller raises it.
         """
         if self._closed:
-            return
+            return None
         self._closed = True
+        held: KeyboardInterrupt | None = None
         try:
-            self._pending.set(True)  # drain regardless of the flag
-            if errors is None:
-                self.drain()
-            else:
-                while True:
-                    try:
-                        self.drain()
-                        break
-                    except Exception as exc:  # reported by the caller
-                        errors.append(exc)
-                        self._pending.set(True)
+            while True:
+                self._pending.set(True)  # drain regardless of the flag
+                try:
+                    self.drain()
+                    break
+                except Exception as exc:
+                    if errors is None:
+                        raise
+                    errors.append(exc)
+                except KeyboardInterrupt as exc:
+                    held = held or exc
         finally:
-            self._rx.close()
             _uninstall()
+        return held

@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from treadle import sync
+from treadle.threads import join_through_interrupts
 
 __all__ = [
     "Executor",
@@ -268,9 +269,7 @@ class Executor:
                 self._jobs.append(job)
                 if self._traced:
                     sync.emit("executor.submit", job=job.number)
-                if self._idle:
-                    self._idle = False
-                    self._wake.release()
+                self._wake_idle_loop()
             job.done.acquire()
         except BaseException:
             # Interrupted while waiting (or before queueing, which is harmless).
@@ -317,28 +316,42 @@ class Executor:
         """Run what is still queued, then stop the thread and wait for it.
 
         Idempotent, and callable from several threads. After ``join`` begins,
-        ``submit`` raises :class:`ExecutorClosed`. If ``join`` is
-        interrupted (Ctrl-C), the executor stays closed and its thread still
-        finishes the queued work; call ``join`` again to wait for it.
+        ``submit`` raises :class:`ExecutorClosed`. The thread is always gone
+        when ``join`` returns or raises: a ``KeyboardInterrupt`` that arrives
+        meanwhile is held back until then, and raised afterwards.
 
         Raises:
             RuntimeError: called on the executor thread (it would wait for
                 itself forever).
+            KeyboardInterrupt: arrived while joining (the thread has ended).
         """
         if sync.current_thread() is self._thread:
             raise RuntimeError(
                 "Executor.join() called from the executor's own thread (inside a submitted "
                 "job); it would wait for itself forever. Join from another thread."
             )
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                sync.emit("executor.closing", tag=self._tag)
-                if self._idle:
-                    self._idle = False
-                    self._wake.release()
-        self._thread.join()
+        held: BaseException | None = None
+        while True:
+            try:
+                with self._lock:
+                    if not self._closed:
+                        self._closed = True
+                        sync.emit("executor.closing", tag=self._tag)
+                    self._wake_idle_loop()
+                break
+            except KeyboardInterrupt as exc:  # retry: the steps are idempotent
+                held = held or exc
+        held = join_through_interrupts(self._thread) or held
         sync.emit("executor.joined", tag=self._tag)
+        if held is not None:
+            raise held
+
+    def _wake_idle_loop(self) -> None:
+        # Caller holds _lock. Release first, clear the flag after: an interrupt
+        # before the release leaves _idle set, so a retry still releases.
+        if self._idle:
+            self._wake.release()
+            self._idle = False
 
     @property
     def closed(self) -> bool:

@@ -56,6 +56,7 @@ from typing import Any, Final, Generic, TypeVar
 from treadle import sync
 from treadle._logforward import LogRoute
 from treadle.channel import Disconnected, Receiver, Sender, channel
+from treadle.threads import join_through_interrupts
 
 __all__ = ["END", "WorkerError", "WorkerPump"]
 
@@ -157,10 +158,12 @@ class WorkerPump:
                 worker's exception is the ``__cause__`` and its message is
                 repeated. Raised after pumping what the worker sent.
             BaseException: whatever ``pump`` raised, unchanged. The worker
-                was joined first; its own outcome is discarded. A
-                ``KeyboardInterrupt`` that arrives while ``run`` is joining
-                the worker does not abandon the join: it is raised once the
-                worker has ended (chained to the pump's exception).
+                was joined first; its own outcome is discarded.
+            KeyboardInterrupt: arrived during the clean-up (closing the
+                receiver, joining the worker, handling the last log
+                records). It does not cut the clean-up short: it is held
+                back and raised once the worker has ended and ``logging`` is
+                restored (chained to the pump's exception, if any).
             TypeError: ``worker`` or ``pump`` is not callable.
         """
         if not callable(worker):
@@ -173,7 +176,7 @@ class WorkerPump:
         tx, rx = channel(self._capacity, name="pump")
         # Ours, not the worker's: it queues END even if the worker closed tx.
         end_tx = tx.clone()
-        logs = LogRoute() if self._forward_logs else None
+        logs: LogRoute | None = None
         outcome: _Outcome[R] = _Outcome()
 
         def body() -> None:
@@ -200,6 +203,8 @@ class WorkerPump:
 
         thread: sync.Thread | None = None
         try:
+            if self._forward_logs:
+                logs = LogRoute()
             thread = sync.spawn(body, name="treadle-pump-worker")
             recv = rx.recv
             while True:
@@ -219,13 +224,13 @@ class WorkerPump:
             for error in errors:
                 exc.add_note(f"treadle: a forwarded log record could not be handled: {error!r}")
             if interrupted is not None and not isinstance(exc, KeyboardInterrupt):
-                sync.emit("pump.run_raised", error="KeyboardInterrupt")
+                sync.emit("pump.run_raised", error=type(interrupted).__name__)
                 raise interrupted  # noqa: B904 - chained to exc implicitly
             sync.emit("pump.run_raised", error=type(exc).__name__)
             raise
         interrupted = _shut_down(rx, tx, end_tx, thread, logs, None)
         if interrupted is not None:
-            sync.emit("pump.run_raised", error="KeyboardInterrupt")
+            sync.emit("pump.run_raised", error=type(interrupted).__name__)
             raise interrupted
         if outcome.error is not None:
             error = outcome.error
@@ -236,18 +241,6 @@ class WorkerPump:
         return outcome.result  # type: ignore[return-value]
 
 
-def _join(thread: sync.Thread) -> KeyboardInterrupt | None:
-    """Join ``thread`` even through Ctrl-C; return the interrupt, if any, to re-raise."""
-    interrupted: KeyboardInterrupt | None = None
-    while True:
-        try:
-            thread.join()
-        except KeyboardInterrupt as exc:
-            interrupted = exc
-        else:
-            return interrupted
-
-
 def _shut_down(
     rx: Receiver[Any],
     tx: Sender[Any],
@@ -255,24 +248,31 @@ def _shut_down(
     thread: sync.Thread | None,
     logs: LogRoute | None,
     errors: list[BaseException] | None,
-) -> KeyboardInterrupt | None:
-    """Close the receiver, join the worker, flush the logs (in that order).
+) -> BaseException | None:
+    """Close the receiver, join the worker, flush the logs, in that order.
 
-    Returns a ``KeyboardInterrupt`` that arrived while joining, for the caller
-    to raise once everything is cleaned up. ``errors``: see ``LogRoute.close``.
+    A ``KeyboardInterrupt`` at any point is held back, not allowed to cut
+    the clean-up short: the step it hit is retried (closing
+    is idempotent and repeats its wake-ups) and the rest still runs, so the
+    worker is always joined and ``logging`` always restored. Returns the first
+    interrupt, for the caller to raise. ``errors``: see ``LogRoute.close``.
     """
-    interrupted: KeyboardInterrupt | None = None
-    try:
-        rx.close()
-        sync.emit("pump.rx_closed")
-        if thread is None:
-            # spawn() failed: the worker never ran, so release its handles.
-            tx.close()
-            end_tx.close()
-        else:
-            interrupted = _join(thread)
-            sync.emit("pump.worker_joined")
-    finally:
-        if logs is not None:
-            logs.close(errors)
-    return interrupted
+    held: BaseException | None = None
+    while True:
+        try:
+            rx.close()
+            break
+        except KeyboardInterrupt as exc:  # only interrupts: see join_through_interrupts
+            held = held or exc
+    sync.emit("pump.rx_closed")
+    if thread is None:
+        # spawn() failed or was interrupted: the worker never ran; nothing
+        # blocks on these handles, so plain closes are enough.
+        tx.close()
+        end_tx.close()
+    else:
+        held = join_through_interrupts(thread) or held
+        sync.emit("pump.worker_joined")
+    if logs is not None:
+        held = logs.close(errors) or held
+    return held
