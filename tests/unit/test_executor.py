@@ -285,6 +285,23 @@ def test_interrupted_submitter_leaves_a_running_job_to_finish() -> None:
     assert ran == ["finished"]
 
 
+@needs_signals
+def test_ctrl_c_during_join_is_raised_only_once_the_thread_has_ended() -> None:
+    gate = threading.Event()
+    ex = Executor()
+    thread = ex.submit(sync.current_thread)
+    blocker = Background(ex.submit, gate.wait)
+    wait_until(lambda: ex.statistics().running, what="the blocking job to start")
+    with interrupt_main_when(lambda: ex.closed) as fired:
+        # The job can only finish after the interrupt arrived.
+        releaser = Background(lambda: fired.wait(10) and gate.set())
+        with pytest.raises(KeyboardInterrupt):
+            ex.join()
+    assert not thread.is_alive()
+    releaser.outcome()
+    blocker.outcome()
+
+
 # --- Tagged -------------------------------------------------------------------
 
 
