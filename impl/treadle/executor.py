@@ -130,7 +130,9 @@ class Executor:
     """One background thread that runs submitted functions in FIFO order.
 
     Creating an ``Executor`` starts its thread; :meth:`join` (or leaving a
-    ``with`` block) runs whatever is still queued and then joins it.
+    ``with`` block) runs whatever is still queued and then joins it. Always
+    do one of the two: there is no ``atexit`` hook, and a thread that was
+    never joined keeps the interpreter from exiting.
 
     Args:
         name: the thread's name; defaults to ``"treadle-executor-<tag>"``.
