@@ -43,7 +43,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
-from treadle_model.spec import Property, state_variables
+from treadle_model.spec import Property, Spec, state_variables
 
 __all__ = [
     "SpecGraph",
@@ -380,6 +380,18 @@ def check_spec(
     edge_fair = array("i")
     fair_ids: dict[Hashable, int] = {}
     fair_labels: list[Hashable] = []
+    fair_by_id: dict[int, tuple[Hashable, int]] = {}
+    persistent_labels = isinstance(model, Spec)
+
+    def fair_id(label: Hashable) -> int:
+        fid = fair_ids.get(label)
+        if fid is None:
+            fid = len(fair_labels) if fair(label) else -1
+            fair_ids[label] = fid
+            if fid >= 0:
+                fair_labels.append(label)
+        return fid
+
     # Per liveness property: bits of p and q for each state.
     pbits: list[bytearray] = [bytearray() for _ in live]
     qbits: list[bytearray] = [bytearray() for _ in live]
@@ -494,12 +506,15 @@ def check_spec(
                     else:
                         j = found
                     add_target(j)
-                    fid = fair_ids.get(label)
-                    if fid is None:
-                        fid = len(fair_labels) if fair(label) else -1
-                        fair_ids[label] = fid
-                        if fid >= 0:
-                            fair_labels.append(label)
+                    # Labels of a Spec are long-lived objects: look them up by
+                    # identity (an int hash) and fall back to equality.
+                    entry = fair_by_id.get(id(label))
+                    if entry is not None and entry[0] is label:
+                        fid = entry[1]
+                    else:
+                        fid = fair_id(label)
+                        if persistent_labels:
+                            fair_by_id[id(label)] = (label, fid)
                     add_fair(fid)
                     if truncated:
                         break
@@ -766,6 +781,31 @@ def _tarjan(g: _Graph, q: bytearray, can: bytearray, bad_kind: bytearray, comp: 
                     low[u] = low[v]
             if low[v] != index[v]:
                 continue
+            if stack[-1] == v:
+                # A single state (most SCCs): decide inline unless it loops
+                # to itself, which needs the fairness check.
+                a, b = off[v], off[v + 1]
+                looped = False
+                for e in range(a, b):
+                    t = tgt[e]
+                    if t == v and not q[t]:
+                        looped = True
+                        break
+                if not looped:
+                    stack.pop()
+                    on_stack[v] = 0
+                    comp[v] = n_comp
+                    n_comp += 1
+                    if a == b:
+                        bad_kind[v] = 2
+                        can[v] = 1
+                    else:
+                        for e in range(a, b):
+                            t = tgt[e]
+                            if not q[t] and can[t]:
+                                can[v] = 1
+                                break
+                    continue
             members: list[int] = []
             while True:
                 w = stack.pop()
