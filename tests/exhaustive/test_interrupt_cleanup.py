@@ -12,6 +12,7 @@ that make their clean-up interrupt-proof.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from typing import Any
 
@@ -29,7 +30,15 @@ from treadle import (
     sync,
 )
 from treadle.threads import join_through_interrupts
-from treadle_model import explore
+
+try:
+    from treadle_model import explore
+except ImportError:
+    # Only while the explorer has not landed in this checkout; once it
+    # exists, an import problem must fail loudly, not skip.
+    if importlib.util.find_spec("treadle_model._explore") is not None:
+        raise
+    pytest.skip("treadle_model.explore is not in this checkout", allow_module_level=True)
 
 _ORIGINAL_HANDLE = logging.Logger.handle
 
