@@ -1153,9 +1153,10 @@ class PoolStop(Generic[U]):
         while True:
             try:
                 msg = self._pool._stop_step()
-            except Exception:
-                raise
-            except BaseException as exc:  # KeyboardInterrupt & co: keep joining
+            except KeyboardInterrupt as exc:  # keep joining; re-raised at the end
+                # Only KeyboardInterrupt: anything else that a step raises
+                # (e.g. GreenletExit when the model kills a stuck thread)
+                # would be raised again by every retry, spinning forever.
                 if interrupt is None:
                     interrupt = exc
                 continue

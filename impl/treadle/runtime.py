@@ -714,9 +714,11 @@ class Runtime:
                 # The worker is already gone (it closes its receiver on exit).
                 sync.emit("runtime.shutdown_undeliverable")
                 return
-            except BaseException as exc:
+            except KeyboardInterrupt as exc:
                 # Interrupted while a job is in flight: the send was withdrawn;
-                # keep the interrupt for later and send again.
+                # keep the interrupt for later and send again. Only
+                # KeyboardInterrupt: an error every retry would raise again
+                # (GreenletExit from the model) must not spin here.
                 deferred.append(exc)
 
     def _close_channel(self) -> None:
