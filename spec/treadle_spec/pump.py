@@ -14,6 +14,15 @@ raises, ``run`` closes the receiver - a blocked or later ``send`` (END's
 too) then fails with ``Disconnected`` and buffered items are discarded -
 joins the worker, and lets the error propagate.
 
+With ``interrupts`` the calling thread may also be interrupted
+(``KeyboardInterrupt``, as ``explore(interrupt_main=True)`` does at each of
+its blocking steps). Before the worker is started, ``run`` just raises: if
+its END sender already exists it closes the receiver and both senders
+itself, and there is no thread to join. While it receives (or between
+receiving an item and calling ``pump``) the interrupt is handled like a pump
+failure: close the receiver, join, raise. During the clean-up it is held
+back until the worker is joined, so those steps are the same as without it.
+
 Action vocabulary (what the conformance check matches impl events against;
 ``channel.*`` events are on the channel named ``pump``):
 
@@ -34,8 +43,9 @@ action                 thread  impl event
 ``WorkerExits``        worker  none: the thread ends (``Join`` can complete)
 ``Recv(item)``         main    ``channel.recv`` (rendezvous: ``channel.send``
                                and ``channel.recv`` together)
-``Pump(item)``         main    ``pump.item`` is emitted as the call starts;
-                               the call returning has no event of its own
+``Call(item)``         main    ``pump.item`` (emitted as ``pump(item)`` is
+                               called)
+``Pump(item)``         main    none: ``pump(item)`` returns
 ``PumpRaises(item)``   main    ``pump.pump_raised``
 ``RecvEnd``            main    ``channel.recv`` of END
 ``CloseRx``            main    ``channel.close_rx`` then ``pump.rx_closed``
@@ -45,6 +55,23 @@ action                 thread  impl event
 ``Join``               main    ``pump.worker_joined``, then
                                ``pump.run_returned`` / ``pump.run_raised``
 =====================  ======  ==============================================
+
+With ``interrupts``:
+
+=======================  ====  ==============================================
+action                   thr.  impl event
+=======================  ====  ==============================================
+``Spawn``                main  none (the worker's ``pump.worker_started``
+                               may come much later)
+``Interrupted``          main  ``pump.pump_raised`` (in ``recv``, or before
+                               ``pump`` was called on the held item)
+``InterruptedAtStart``   main  none: ``run`` raises before it has an END
+                               sender; nothing was started
+``SpawnInterrupted``     main  none; then ``CloseRx`` as usual and
+                               ``CloseTx`` / ``CloseEndTx`` on the calling
+                               thread (``channel.close_tx`` twice)
+``NothingToJoin``        main  none (``pump.run_raised`` follows)
+=======================  ====  ==============================================
 
 BUG SWITCHES (constants that reintroduce historical mistakes):
 
@@ -76,14 +103,16 @@ class Constants:
 
     capacity: channel capacity (0 = rendezvous). items: how many items the
     worker sends. pump_may_fail: ``pump`` may raise on any item.
-    worker_may_fail: the worker may raise at any point. bug_*: see the module
-    docs.
+    worker_may_fail: the worker may raise at any point. interrupts: the
+    calling thread may be interrupted at any blocking step (see the module
+    docs). bug_*: see the module docs.
     """
 
     capacity: int = 1
     items: int = 2
     pump_may_fail: bool = True
     worker_may_fail: bool = True
+    interrupts: bool = False
     bug_keep_rx_open: bool = False
     bug_leak_sender: bool = False
 
@@ -96,19 +125,25 @@ class Constants:
 class State(NamedTuple):
     """The variables of the pump spec.
 
-    main: ``recv`` (blocked in or about to call recv) | ``pump`` (inside
-    ``pump(held)``) | ``close_rx`` (END received, or pump raised) | ``join``
-    | ``done``. held: the item main is pumping. buf: the channel's items and
-    END, oldest first (for a rendezvous channel: the pending offer).
+    main: ``start`` (interrupts only: the worker is not started yet) |
+    ``recv`` (blocked in or about to call recv) | ``pump`` (received
+    ``held``, about to call ``pump``) | ``pumping`` (inside ``pump(held)``) |
+    ``close_rx`` (END received, or pump raised, or interrupted) | ``join`` |
+    ``done``. held: the item main received and is about to pump or pumping.
+    buf: the channel's items and END, oldest first (for a rendezvous
+    channel: the pending offer).
     rx_closed: the receiver is closed. tx_open: the worker's sender is open.
     worker: ``run`` (in user code; at ``send(next)`` if ``next < items``) |
     ``offered`` (blocked in a rendezvous send of ``next``) | ``closing``
     (worker function finished) | ``end`` (treadle sends END) |
     ``end_offered`` | ``ending`` (END sent or failed) | ``exiting`` |
-    ``exited`` (thread ended). next: the next item the worker sends. pumped,
+    ``exited`` (thread ended) | with interrupts, ``unstarted`` (not yet
+    spawned) | ``never`` (the spawn was interrupted; main closes the senders)
+    | ``never_closed`` (and has closed them). next: the next item the worker sends. pumped,
     failed, discarded: items given to ``pump``, items whose send failed,
-    items thrown away by ``close_rx``. worker_error / pump_error: which side
-    raised.
+    items thrown away by ``close_rx`` (or received and dropped by an
+    interrupt). worker_error / pump_error: which side raised (an interrupt
+    of the calling thread counts as a pump error).
     """
 
     main: str
@@ -150,14 +185,15 @@ class Pump(Spec[State, Constants]):
     state_type = State
 
     def init_states(self) -> list[State]:
+        start = self.c.interrupts
         return [
             State(
-                main="recv",
+                main="start" if start else "recv",
                 held=None,
                 buf=(),
                 rx_closed=False,
                 tx_open=True,
-                worker="run",
+                worker="unstarted" if start else "run",
                 next=0,
                 pumped=(),
                 failed=(),
@@ -210,18 +246,28 @@ class Pump(Spec[State, Constants]):
 
     @action(fair=True, when={"worker": "run"})
     def WorkerRaises(self, s: State) -> State | None:
-        """worker_may_fail, worker in user code (not blocked in send): the function raises."""
-        if not self.c.worker_may_fail or s.worker != "run" or self.worker_blocked(s):
+        """worker_may_fail, worker in user code: the function raises.
+
+        ``run`` is also the state of a worker about to call ``send`` on a full
+        channel (capacity > 0 has no separate blocked state), so this stays
+        enabled there: it raises before it calls ``send``.
+        """
+        if not self.c.worker_may_fail or s.worker != "run":
             return None
         return s._replace(worker="closing", worker_error=True)
 
-    @action(fair=True, when={"worker": "closing"})
+    @action(fair=True, when={"worker": ("closing", "never")})
     def CloseTx(self, s: State) -> State | None:
         """Worker function finished: treadle closes the worker's sender.
 
         bug_leak_sender: a leaked clone keeps the channel connected; the seed
-        sends no END, and the thread just ends.
+        sends no END, and the thread just ends. (Spawn interrupted: the
+        calling thread closes it, after the receiver.)
         """
+        if s.worker == "never":
+            if s.main != "join" or not s.tx_open:
+                return None
+            return s._replace(tx_open=False)
         if self.c.bug_leak_sender:
             return s._replace(worker="exited")
         return s._replace(tx_open=False, worker="end")
@@ -247,9 +293,13 @@ class Pump(Spec[State, Constants]):
             return None
         return s._replace(worker="ending")
 
-    @action(fair=True, when={"worker": "ending"})
+    @action(fair=True, when={"worker": ("ending", "never")})
     def CloseEndTx(self, s: State) -> State | None:
-        """treadle closes its END sender."""
+        """treadle closes its END sender (spawn interrupted: the calling thread, last)."""
+        if s.worker == "never":
+            if s.main != "join" or s.tx_open:
+                return None
+            return s._replace(worker="never_closed")
         return s._replace(worker="exiting")
 
     @action(fair=True, when={"worker": "exiting"})
@@ -258,6 +308,21 @@ class Pump(Spec[State, Constants]):
         return s._replace(worker="exited")
 
     # -- main ------------------------------------------------------------------
+
+    @action(fair=True, when={"main": "start"})
+    def Spawn(self, s: State) -> State | None:
+        """interrupts: run has its channel and END sender and starts the worker thread."""
+        return s._replace(main="recv", worker="run")
+
+    @action(when={"main": "start"})
+    def InterruptedAtStart(self, s: State) -> State | None:
+        """interrupts: run is interrupted before it has an END sender: it just raises."""
+        return s._replace(main="done", worker="never_closed", pump_error=True)
+
+    @action(when={"main": "start"})
+    def SpawnInterrupted(self, s: State) -> State | None:
+        """interrupts: starting the worker is interrupted; no thread: close everything."""
+        return s._replace(main="close_rx", worker="never", pump_error=True)
 
     @action(fair=True, item=_items, candidates=_head, when={"main": "recv"})
     def Recv(self, s: State, item: int) -> State | None:
@@ -278,21 +343,49 @@ class Pump(Spec[State, Constants]):
         return s._replace(main="close_rx", buf=s.buf[1:])
 
     @action(fair=True, item=_items, candidates=_held, when={"main": "pump"})
+    def Call(self, s: State, item: int) -> State | None:
+        """Main calls pump(item)."""
+        if s.held != item:
+            return None
+        return s._replace(main="pumping")
+
+    @action(fair=True, item=_items, candidates=_held, when={"main": "pumping"})
     def Pump(self, s: State, item: int) -> State | None:
-        """Main calls pump(item), which returns."""
-        if s.main != "pump" or s.held != item:
+        """pump(item) returns; main receives again."""
+        if s.held != item:
             return None
         return s._replace(main="recv", held=None, pumped=(*s.pumped, item))
 
-    @action(fair=True, item=_items, candidates=_held, when={"main": "pump"})
+    @action(fair=True, item=_items, candidates=_held, when={"main": "pumping"})
     def PumpRaises(self, s: State, item: int) -> State | None:
-        """pump_may_fail: pump(item) raises; next, close the receiver (bug: join at once)."""
-        if not self.c.pump_may_fail or s.main != "pump" or s.held != item:
+        """pump_may_fail (or interrupts): pump(item) raises; next, close the receiver.
+
+        bug_keep_rx_open: go straight to the join.
+        """
+        if not (self.c.pump_may_fail or self.c.interrupts) or s.held != item:
             return None
         return s._replace(
             main="join" if self.c.bug_keep_rx_open else "close_rx",
             held=None,
             pumped=(*s.pumped, item),
+            pump_error=True,
+        )
+
+    @action(when={"main": ("recv", "pump", "close_rx")})
+    def Interrupted(self, s: State) -> State | None:
+        """interrupts: main is interrupted in recv, or before it called pump on ``held``.
+
+        Handled like a pump failure; an item received but not yet pumped is
+        dropped with the rest (booked as discarded). The recv that took END
+        can be interrupted on its way out too (``close_rx`` without an error).
+        """
+        if not self.c.interrupts or s.pump_error:
+            return None
+        dropped = () if s.held is None else (s.held,)
+        return s._replace(
+            main="join" if self.c.bug_keep_rx_open else "close_rx",
+            held=None,
+            discarded=s.discarded + dropped,
             pump_error=True,
         )
 
@@ -308,6 +401,11 @@ class Pump(Spec[State, Constants]):
         """Main joins the worker: completes once the worker thread has ended."""
         if s.worker != "exited":
             return None
+        return s._replace(main="done")
+
+    @action(fair=True, when={"main": "join", "worker": "never_closed"})
+    def NothingToJoin(self, s: State) -> State | None:
+        """interrupts: the spawn was interrupted and the senders are closed: run raises."""
         return s._replace(main="done")
 
     # -- properties ------------------------------------------------------------
@@ -350,7 +448,7 @@ class Pump(Spec[State, Constants]):
         props: list[Property[State]] = [
             Property.always(
                 "join_before_return",
-                lambda s: s.main != "done" or s.worker == "exited",
+                lambda s: s.main != "done" or s.worker in ("exited", "never_closed"),
                 "run returns or raises only after the worker thread ended",
             ),
             Property.always(
@@ -422,6 +520,22 @@ class Pump(Spec[State, Constants]):
                     "worker_error_reported", lambda s: s.main == "done" and s.worker_error
                 )
             )
+        if c.interrupts:
+            props.append(
+                Property.sometimes(
+                    "spawn_interrupted",
+                    lambda s: s.main == "done" and s.worker == "never_closed" and s.rx_closed,
+                    "an interrupt while starting the worker closes everything; no thread",
+                )
+            )
+            if c.items >= 1:
+                props.append(
+                    Property.sometimes(
+                        "interrupt_drops_received_item",
+                        lambda s: s.pump_error and bool(s.discarded) and not s.pumped,
+                        "an item received but not yet pumped is dropped by an interrupt",
+                    )
+                )
         return props
 
 
@@ -432,4 +546,4 @@ def build(**constants: object) -> Pump:
 
 DEFAULT_SIZES: list[Constants] = [
     Constants(capacity=cap, items=n) for cap in (0, 1, 2) for n in (0, 1, 2, 3)
-]
+] + [Constants(capacity=cap, items=2, interrupts=True) for cap in (0, 1, 2)]
