@@ -23,12 +23,16 @@ Each executor has a *tag*, an integer taken from a process-wide counter, so
 no two executors ever share one (the seed used a memory address, which a
 later executor could reuse and so read an earlier executor's values).
 
-Protocol events (model checker only): ``executor.started`` (``tag=``),
-``executor.submit`` / ``executor.job_started`` / ``executor.job_done``
-(``job=`` a per-executor sequence number, ``raised=`` a bool on
-``job_done``), ``executor.job_cancelled``, ``executor.inline``,
-``executor.closing``, ``executor.stopped``, ``executor.joined``,
-``executor.tagged_created`` / ``executor.tagged_dropped`` (``tag=``).
+Protocol events (model checker only), each with ``tag=`` the executor's
+tag: ``executor.started``, ``executor.submit`` / ``executor.job_started``
+/ ``executor.job_done`` (``job=`` a per-executor sequence number,
+``raised=`` a bool on ``job_done``), ``executor.job_cancelled``,
+``executor.inline``, ``executor.closing``, ``executor.stopped``,
+``executor.joined``, ``executor.tagged_created`` /
+``executor.tagged_dropped`` (``tag=`` the value's tag), and
+``executor.tagged_refused`` (``tag=`` the value's, ``here=`` the calling
+thread's executor tag or ``None``) when a ``Tagged`` is used on a thread it
+does not belong to.
 """
 
 from __future__ import annotations
@@ -221,14 +225,19 @@ class Executor:
                 wake.acquire()  # until submit() or join() clears _idle
                 continue
             if traced:
-                sync.emit("executor.job_started", job=job.number)
+                sync.emit("executor.job_started", tag=self._tag, job=job.number)
             try:
                 job.result = job.fn(*job.args, **job.kwargs)
             except BaseException as exc:  # delivered to the submitter
                 job.error = exc
             job.fn = job.args = job.kwargs = None  # type: ignore[assignment]
             if traced:
-                sync.emit("executor.job_done", job=job.number, raised=job.error is not None)
+                sync.emit(
+                    "executor.job_done",
+                    tag=self._tag,
+                    job=job.number,
+                    raised=job.error is not None,
+                )
             job.done.release()
 
     # --- the public surface -------------------------------------------------
@@ -256,7 +265,7 @@ class Executor:
             raise TypeError(f"Executor.submit() needs a callable, got {fn!r}")
         if sync.current_thread() is self._thread:
             if self._traced:
-                sync.emit("executor.inline")
+                sync.emit("executor.inline", tag=self._tag)
             return fn(*args, **kwargs)
         job = _Job(fn, args, kwargs)
         try:
@@ -270,7 +279,7 @@ class Executor:
                 job.number = self._submitted
                 self._jobs.append(job)
                 if self._traced:
-                    sync.emit("executor.submit", job=job.number)
+                    sync.emit("executor.submit", tag=self._tag, job=job.number)
                 self._wake_idle_loop()
             job.done.acquire()
         except BaseException:
@@ -279,7 +288,7 @@ class Executor:
                 if job.state == _PENDING:
                     job.state = _CANCELLED
                     if self._traced and job.number:
-                        sync.emit("executor.job_cancelled", job=job.number)
+                        sync.emit("executor.job_cancelled", tag=self._tag, job=job.number)
             raise
         error = job.error
         if error is not None:
@@ -424,6 +433,7 @@ class Tagged(Generic[T]):
     def _check(self, action: str) -> None:
         here = _current_tag()
         if here != self._tag:
+            sync.emit("executor.tagged_refused", tag=self._tag, here=here)
             where = (
                 "a thread that is not an executor"
                 if here is None
