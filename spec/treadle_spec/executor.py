@@ -12,24 +12,31 @@ created, and a job on it tries to read that value: it must be refused, since
 the value belongs to the first executor - which holds only if the tags of
 the two executors differ.
 
-Action vocabulary (what the conformance check matches impl events against;
-events are ``executor.*``):
+Jobs are numbered ``n = 1, 2, ...`` in the order they were queued, as the
+impl numbers them (``job=``), so the conformance check sees which job each
+step is about.
 
-====================  ========  ================================================
-action                thread    impl event
-====================  ========  ================================================
-``Submit(c)``         caller c  ``submit`` (queued under the lock)
-``SubmitRejected(c)`` caller c  none: ``ExecutorClosed`` under the lock
-``Take``              executor  ``job_started``
-``Run``               executor  ``job_done`` (and ``tagged_created`` for the
-                                job that makes the Tagged)
-``Return(c)``         caller c  none (submit returns the result)
-``Stop``              executor  ``stopped`` (the queue is empty and closed)
-``Join(j)``           joiner j  ``closing`` (the first joiner)
-``JoinReturns(j)``    joiner j  ``joined``
-``StartSecond``       -         ``started`` of the second executor
-``ReadOnSecond``      executor  ``Tagged.get`` on the second executor's thread
-====================  ========  ================================================
+Action vocabulary (what the conformance check matches impl events against;
+events are ``executor.*``, each with the executor's ``tag=``):
+
+======================  ========  ==============================================
+action                  thread    impl event
+======================  ========  ==============================================
+``Submit(c, n)``        caller c  ``submit`` (``job=n``, queued under the lock)
+``SubmitRejected(c)``   caller c  none: ``ExecutorClosed`` under the lock
+``Take(n)``             executor  ``job_started`` (``job=n``)
+``Run(n)``              executor  ``job_done`` (``job=n``; the job that makes
+                                  the Tagged also emits ``tagged_created``)
+``Return(c)``           caller c  none (submit returns the result)
+``Stop``                executor  ``stopped`` (the queue is empty and closed)
+``Join(j)``             joiner j  ``closing`` (the join that closes it)
+``JoinClosed(j)``       joiner j  none: a join that finds it closed waits
+``JoinReturns(j)``      joiner j  ``joined``
+``StartSecond(tag)``    -         ``started`` of the second executor; ``tag``
+                                  is 1 if it reuses the first one's tag, else 2
+``ReadOnSecond``        executor  ``tagged_refused`` on the second executor's
+                                  thread (an accepted read has no event)
+======================  ========  ==============================================
 
 BUG SWITCH:
 
@@ -115,6 +122,29 @@ def _joiners(c: Constants) -> range:
     return range(c.joiners)
 
 
+def _numbers(c: Constants) -> range:
+    return range(1, c.callers * c.jobs + 1)
+
+
+def _number(s: State, job: tuple[int, int]) -> int:
+    """The impl's number of a queued job: its place in the queue order, from 1."""
+    return s.accepted.index(job) + 1
+
+
+# Speed hints (see ``action(candidates=...)``): the only number each action can take.
+def _next_number(spec: ExecutorSpec, s: State) -> list[tuple[int, int]]:
+    n = len(s.accepted) + 1
+    return [(c, n) for c in range(spec.c.callers)]
+
+
+def _head_number(spec: ExecutorSpec, s: State) -> list[tuple[int]]:
+    return [(_number(s, s.queue[0]),)] if s.queue else []
+
+
+def _running_number(spec: ExecutorSpec, s: State) -> list[tuple[int]]:
+    return [(_number(s, s.running),)] if s.running is not None else []
+
+
 class ExecutorSpec(Spec[State, Constants]):
     """Executor: FIFO submits on one thread, join drains then stops, unique tags."""
 
@@ -143,10 +173,10 @@ class ExecutorSpec(Spec[State, Constants]):
 
     # -- callers ---------------------------------------------------------------
 
-    @action(fair=True, c=_callers)
-    def Submit(self, s: State, c: int) -> State | None:
-        """Executor open: queue (c, k) and block until it has run."""
-        if s.cpc[c] != "ready" or s.ex != "open":
+    @action(fair=True, c=_callers, n=_numbers, candidates=_next_number)
+    def Submit(self, s: State, c: int, n: int) -> State | None:
+        """Executor open: queue (c, k) as job n and block until it has run."""
+        if s.cpc[c] != "ready" or s.ex != "open" or n != len(s.accepted) + 1:
             return None
         job = (c, s.sent[c])
         return s._replace(
@@ -177,18 +207,19 @@ class ExecutorSpec(Spec[State, Constants]):
 
     # -- the executor thread ---------------------------------------------------
 
-    @action(fair=True, when={"worker": "idle"})
-    def Take(self, s: State) -> State | None:
-        """Take the oldest queued job."""
-        if not s.queue:
+    @action(fair=True, n=_numbers, candidates=_head_number, when={"worker": "idle"})
+    def Take(self, s: State, n: int) -> State | None:
+        """Take the oldest queued job (job n)."""
+        if not s.queue or _number(s, s.queue[0]) != n:
             return None
         return s._replace(worker="run", running=s.queue[0], queue=s.queue[1:])
 
-    @action(fair=True, when={"worker": "run"})
-    def Run(self, s: State) -> State | None:
-        """Run it and publish the outcome (caller 0's first job makes the Tagged)."""
+    @action(fair=True, n=_numbers, candidates=_running_number, when={"worker": "run"})
+    def Run(self, s: State, n: int) -> State | None:
+        """Run job n and publish the outcome (caller 0's first job makes the Tagged)."""
         job = s.running
-        assert job is not None
+        if job is None or _number(s, job) != n:
+            return None
         owner = FIRST_TAG if self.c.tagged and job == (0, 0) else s.owner
         return s._replace(worker="idle", running=None, ran=(*s.ran, job), owner=owner)
 
@@ -203,10 +234,17 @@ class ExecutorSpec(Spec[State, Constants]):
 
     @action(fair=True, j=_joiners)
     def Join(self, s: State, j: int) -> State | None:
-        """join(): close the executor (first joiner), then wait for the thread."""
-        if s.jpc[j] != "ready":
+        """join() finds the executor open: close it, then wait for the thread."""
+        if s.jpc[j] != "ready" or s.ex != "open":
             return None
-        return s._replace(ex="closing" if s.ex == "open" else s.ex, jpc=_set(s.jpc, j, "joining"))
+        return s._replace(ex="closing", jpc=_set(s.jpc, j, "joining"))
+
+    @action(fair=True, j=_joiners)
+    def JoinClosed(self, s: State, j: int) -> State | None:
+        """join() finds the executor already closed (by another join): just wait."""
+        if s.jpc[j] != "ready" or s.ex == "open":
+            return None
+        return s._replace(jpc=_set(s.jpc, j, "joining"))
 
     @action(fair=True, j=_joiners)
     def JoinReturns(self, s: State, j: int) -> State | None:
@@ -217,15 +255,17 @@ class ExecutorSpec(Spec[State, Constants]):
 
     # -- a second executor, and the first one's Tagged value --------------------
 
-    @action(fair=True)
-    def StartSecond(self, s: State) -> State | None:
+    @action(fair=True, tag=(FIRST_TAG, FIRST_TAG + 1))
+    def StartSecond(self, s: State, tag: int) -> State | None:
         """tagged: after the first executor is gone, a second one starts with its own tag.
 
         bug_tag_reuse: its tag is the first one's (a reused memory address).
         """
         if not self.c.tagged or s.second is not None or s.ex != "stopped":
             return None
-        return s._replace(second=FIRST_TAG if self.c.bug_tag_reuse else FIRST_TAG + 1)
+        if tag != (FIRST_TAG if self.c.bug_tag_reuse else FIRST_TAG + 1):
+            return None
+        return s._replace(second=tag)
 
     @action(fair=True)
     def ReadOnSecond(self, s: State) -> State | None:
