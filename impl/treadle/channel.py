@@ -146,15 +146,18 @@ class _Channel:
         if self.traced:
             sync.emit("channel.send_failed", channel=self.name, item=item)
 
+    # Notify first, then count: an interrupt between the two must leave the
+    # count erring towards notifying. Counted first, a notify() that raised
+    # would be remembered as done, and every later send would skip it.
     def wake_receiver(self) -> None:
         if self.rx_waiting > self.rx_signalled:
-            self.rx_signalled += 1
             self.not_empty.notify()
+            self.rx_signalled += 1
 
     def wake_sender(self) -> None:
         if self.tx_waiting > self.tx_signalled:
-            self.tx_signalled += 1
             self.not_full.notify()
+            self.tx_signalled += 1
 
     def wait_receiver(self, timeout: float | None) -> None:
         self.rx_waiting += 1
@@ -295,12 +298,15 @@ class Sender(Generic[T]):
                 raise Full("send_nowait() on a rendezvous channel with no receiver waiting")
             offer = _Offer(item)
             ch.offers.append(offer)
-            ch.wake_receiver()
-            if not blocking:
-                # A waiting receiver is committed to take it (recv checks for
-                # offers before it gives up), so the hand-off is done.
-                return
             try:
+                # Inside the try: an interrupt in the wake-up withdraws the
+                # offer like any other (the send raised, so it must not be
+                # delivered later).
+                ch.wake_receiver()
+                if not blocking:
+                    # A waiting receiver is committed to take it (recv checks for
+                    # offers before it gives up), so the hand-off is done.
+                    return
                 while not offer.taken:
                     if ch.rx_closed:
                         # close() discarded the offer; it was never delivered.
