@@ -69,14 +69,23 @@ Protocol events (``sync.emit``; a no-op in production):
   takes the response (``ok=None``: the job was abandoned instead).
 * ``runtime.job_done(job, ok)`` - worker, under the lock.
 * ``runtime.job_returned(job, ok)`` - main, under the lock, as it takes the result.
-* ``runtime.job_abandoned(job)`` - main, under the lock.
-* ``runtime.shutdown_requested`` - under the lock, when ``shutdown`` starts.
+* ``runtime.job_abandoned(job)`` - main, under the lock (not for a job the
+  worker never got because shutdown won the race: that is ``job_refused``).
+* ``runtime.shutdown_requested(on_main)`` - under the lock, when ``shutdown``
+  starts (``on_main``: called on the main thread).
+* ``runtime.shutdown_waits(on_main)`` - under the lock, by a ``shutdown`` that
+  found another in progress; ``runtime.shutdown_waited(on_main)`` when that
+  one has finished and this call returns.
+* ``runtime.shutdown_noop(on_main)`` - under the lock, by a ``shutdown``
+  before ``init`` or after the runtime was shut down (it returns at once).
 * ``runtime.shutdown_sent`` - before ``Shutdown`` is sent;
   ``runtime.shutdown_undeliverable`` if the worker had already exited.
 * ``runtime.shutdown_received`` - worker, when it takes ``Shutdown``.
 * ``runtime.channel_closed`` - after the job channel's sender is closed.
 * ``runtime.worker_exit`` - worker, after closing its receiver, its last act.
 * ``runtime.joined`` - after the worker was joined.
+  (An interrupted shutdown repeats its remaining steps; each of these events
+  is still emitted once.)
 * ``runtime.hook_uninstalled(restored)`` - under the lock (``restored=False``:
   someone installed their own hook over ours, which we leave in place; ours
   then only forwards to the previous hook).
@@ -270,6 +279,8 @@ class Runtime:
         self._hook: sync.ExceptHook | None = None
         self._previous_hook: sync.ExceptHook | None = None
         self._next_job = 1
+        # Shutdown events already emitted (owned by the thread running shutdown).
+        self._announced: set[str] = set()
         self._next_call = 1
         self._jobs_completed = 0
         self._main_calls = 0
@@ -425,8 +436,11 @@ class Runtime:
                     "run_on_worker(): the runtime was shut down before the job could start"
                 ) from exc
             return self._serve(job)
-        except BaseException:
-            self._abandon(job)
+        except BaseException as exc:
+            # A refused job never reached the worker: it is marked (so its
+            # registration cannot wedge the runtime) but not announced as
+            # abandoned, which would say the worker might still run it.
+            self._abandon(job, announce=not isinstance(exc, RuntimeClosedError))
             raise
 
     def _serve(self, job: _Job) -> _Outcome:
@@ -459,12 +473,13 @@ class Runtime:
                 )
                 self._to_worker.notify_all()
 
-    def _abandon(self, job: _Job) -> None:
+    def _abandon(self, job: _Job, *, announce: bool = True) -> None:
         with self._lock:
             if job.outcome is not None or job.abandoned:
                 return
             job.abandoned = True
-            sync.emit("runtime.job_abandoned", job=job.job_id)
+            if announce:
+                sync.emit("runtime.job_abandoned", job=job.job_id)
             # A worker waiting for a response gets JobAbandoned instead: the
             # one answer it is owed.
             self._to_worker.notify_all()
@@ -643,7 +658,9 @@ class Runtime:
         """
         me = sync.current_thread()
         with self._lock:
+            on_main = me is self._main
             if self._state in (_NEW, _SHUT_DOWN):
+                sync.emit("runtime.shutdown_noop", on_main=on_main)
                 return
             if me is self._worker_thread:
                 raise RuntimeError(
@@ -660,12 +677,14 @@ class Runtime:
                 )
             if self._state == _SHUTTING_DOWN:
                 owner = False
+                sync.emit("runtime.shutdown_waits", on_main=on_main)
             else:
                 self._state = _SHUTTING_DOWN
                 owner = True
-                sync.emit("runtime.shutdown_requested")
+                self._announced = set()
+                sync.emit("runtime.shutdown_requested", on_main=on_main)
         if not owner:
-            self._shut_down.wait()
+            self._await_shut_down(on_main)
             return
         deferred: list[BaseException] = []
         try:
@@ -679,20 +698,57 @@ class Runtime:
                 deferred.append(exc)
                 self._finish_interrupted_shutdown(deferred)
         finally:
-            with self._lock:
-                self._state = _SHUT_DOWN
-                self._shut_down.set()
-                sync.emit("runtime.shutdown_returned")
+            self._publish_shut_down(deferred)
         if deferred:
             raise deferred[0]
 
-    def _finish_interrupted_shutdown(self, deferred: list[BaseException]) -> None:
-        assert self._tx is not None and self._worker is not None
-        self._tx.close()
-        interrupted = join_through_interrupts(self._worker.thread)
+    def _await_shut_down(self, on_main: bool) -> None:
+        # A caller that found a shutdown in progress returns once it is over;
+        # an interrupt meanwhile is held back like the owner's (returning
+        # early, even by raising, would let the caller unload too soon).
+        interrupted: KeyboardInterrupt | None = None
+        while True:
+            try:
+                self._shut_down.wait()
+                break
+            except KeyboardInterrupt as exc:
+                if interrupted is None:
+                    interrupted = exc
+        sync.emit("runtime.shutdown_waited", on_main=on_main)
         if interrupted is not None:
-            deferred.append(interrupted)
+            raise interrupted
+
+    def _publish_shut_down(self, deferred: list[BaseException]) -> None:
+        # Interrupts are held back here too: a runtime left "shutting down"
+        # would make every later shutdown() wait forever. (Only
+        # KeyboardInterrupt: see _send_shutdown.)
+        while True:
+            try:
+                with self._lock:
+                    self._state = _SHUT_DOWN
+                    sync.emit("runtime.shutdown_returned")
+                break
+            except KeyboardInterrupt as exc:
+                deferred.append(exc)
+        while True:
+            try:
+                self._shut_down.set()
+                return
+            except KeyboardInterrupt as exc:
+                deferred.append(exc)
+
+    def _finish_interrupted_shutdown(self, deferred: list[BaseException]) -> None:
+        # The same steps in the same order, each one idempotent.
+        self._close_channel()
+        self._join_worker(deferred)
         self._uninstall_hook()
+
+    def _announce(self, event: str) -> None:
+        # Each shutdown step's event once, though an interrupted shutdown
+        # repeats the step. Only the owner of the shutdown touches the set.
+        if event not in self._announced:
+            self._announced.add(event)
+            sync.emit(event)
 
     def _shutdown_steps(self, deferred: list[BaseException]) -> None:
         # The order is the protocol. The hook goes last: the worker could
@@ -725,7 +781,7 @@ class Runtime:
         tx = self._tx
         assert tx is not None
         tx.close()
-        sync.emit("runtime.channel_closed")
+        self._announce("runtime.channel_closed")
 
     def _join_worker(self, deferred: list[BaseException]) -> None:
         worker = self._worker
@@ -733,10 +789,12 @@ class Runtime:
         interrupted = join_through_interrupts(worker.thread)
         if interrupted is not None:
             deferred.append(interrupted)
-        sync.emit("runtime.joined")
+        self._announce("runtime.joined")
         try:
             worker.join()  # the thread has ended: returns at once or re-raises
-        except BaseException as exc:  # pragma: no cover - the worker loop catches job errors
+        # Only the worker's own failure: an interrupt raised on this thread
+        # here is not one (it goes up to shutdown(), which holds it back).
+        except Exception as exc:  # pragma: no cover - the worker loop catches job errors
             deferred.append(
                 RuntimeError(f"the runtime's worker thread failed: {type(exc).__name__}: {exc}")
             )
