@@ -8,10 +8,20 @@ explored execution against its spec.
 
 from __future__ import annotations
 
+from treadle_model._explore import check, explore, replay, unload
+from treadle_model._report import FAILURE_KINDS, Failure, MonitorViolation, Report
 from treadle_model.checker import SpecReport, Violation, check_spec
 from treadle_model.spec import Action, Property, Spec, action, fast_replace
 
 __all__: list[str] = [
+    "FAILURE_KINDS",
+    "Failure",
+    "MonitorViolation",
+    "Report",
+    "check",
+    "explore",
+    "replay",
+    "unload",
     "Action",
     "Property",
     "Spec",

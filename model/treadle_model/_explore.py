@@ -1,0 +1,636 @@
+"""The public entry points: :func:`explore`, :func:`replay`, :func:`check`, :func:`unload`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from treadle import sync
+from treadle_model import _runtime
+from treadle_model._backend import ModelBackend
+from treadle_model._dfs import DFS
+from treadle_model._dpor import DPOR
+from treadle_model._pct import PCT
+from treadle_model._random import RandomScheduler
+from treadle_model._replay import Choices, Replay
+from treadle_model._report import MAX_KEPT_FAILURES, Failure, Report
+from treadle_model._runtime import TIMEOUT_MODES, Context, Execution, Options, PendingFailure
+from treadle_model._schedule import decode, encode
+from treadle_model._scheduler import Scheduler
+from treadle_model._trace import format_trace, linearize
+
+__all__ = ["STRATEGIES", "check", "explore", "replay", "unload"]
+
+STRATEGIES = ("dpor", "dfs", "random", "pct")
+DEFAULT_MAX_STEPS = 10_000
+DEFAULT_SAMPLED_EXECUTIONS = 1000
+
+# A body that blocks the real OS thread this long without reaching a facade
+# operation is reported (it waits on something the model does not control).
+STALL_SECONDS = 10.0
+
+_active = False
+
+# Test hook: called with every finished execution (the engine's own tests use
+# it to compare strategies); None in normal use.
+_observer: Callable[[Execution], None] | None = None
+
+
+class _Stalled(_runtime.GreenletExit):
+    """Raised by the watchdog inside a body stuck in a real blocking call."""
+
+
+@dataclass(frozen=True)
+class _Settings:
+    max_executions: int | None
+    preemption_bound: int | None
+    max_steps: int
+    stop_on_first: bool
+    strategy: str
+    seed: int | None
+    interrupt_main: bool
+    spurious: int
+    timeouts: str
+    invariant: Callable[[], object] | None
+    detect_races: bool
+    monitor: Callable[[], Any] | None
+    progress: Callable[[int, float], object] | None
+
+    def runtime(self) -> Options:
+        return Options(
+            max_steps=self.max_steps,
+            timeouts=TIMEOUT_MODES[self.timeouts],
+            spurious=self.spurious,
+            invariant=self.invariant,
+            detect_races=self.detect_races,
+            monitor=self.monitor,
+            interrupt=self.interrupt_main,
+        )
+
+
+def _int_option(name: str, value: object, *, minimum: int, allow_none: bool) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int{' or None' if allow_none else ''}, not {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _settings(
+    body: object,
+    *,
+    max_executions: object,
+    preemption_bound: object,
+    max_steps: object,
+    stop_on_first: object,
+    strategy: object,
+    seed: object,
+    interrupt_main: object,
+    spurious_wakeups: object,
+    timeouts: object,
+    invariant: object,
+    detect_races: object,
+    monitor: object,
+    progress: object,
+) -> _Settings:
+    if not callable(body):
+        raise TypeError(f"explore() needs a zero-argument callable as the body, got {body!r}")
+    if strategy not in STRATEGIES:
+        raise ValueError(
+            f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}"
+        )
+    if timeouts not in TIMEOUT_MODES:
+        raise ValueError(f"timeouts must be 'when_stuck', 'always' or 'never', got {timeouts!r}")
+    mx = _int_option("max_executions", max_executions, minimum=1, allow_none=True)
+    pb = _int_option("preemption_bound", preemption_bound, minimum=0, allow_none=True)
+    if pb is not None and strategy not in ("dfs", "pct"):
+        raise ValueError(
+            "preemption_bound applies to strategy='dfs' (and is the depth for 'pct'); "
+            "'dpor' is exhaustive and 'random' has no bound"
+        )
+    ms = _int_option("max_steps", max_steps, minimum=1, allow_none=False)
+    assert ms is not None
+    sd = _int_option("seed", seed, minimum=0, allow_none=True)
+    if isinstance(spurious_wakeups, bool):
+        spur = 1 if spurious_wakeups else 0
+    else:
+        s = _int_option("spurious_wakeups", spurious_wakeups, minimum=0, allow_none=False)
+        assert s is not None
+        spur = s
+    for name, flag in (
+        ("stop_on_first", stop_on_first),
+        ("interrupt_main", interrupt_main),
+        ("detect_races", detect_races),
+    ):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, not {flag!r}")
+    for name, fn in (("invariant", invariant), ("monitor", monitor), ("progress", progress)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be a callable or None, not {fn!r}")
+    return _Settings(
+        max_executions=mx,
+        preemption_bound=pb,
+        max_steps=ms,
+        stop_on_first=bool(stop_on_first),
+        strategy=str(strategy),
+        seed=sd,
+        interrupt_main=bool(interrupt_main),
+        spurious=spur,
+        timeouts=str(timeouts),
+        invariant=invariant,  # type: ignore[arg-type]
+        detect_races=bool(detect_races),
+        monitor=monitor,  # type: ignore[arg-type]
+        progress=progress,  # type: ignore[arg-type]
+    )
+
+
+def explore(
+    body: Callable[[], object],
+    *,
+    max_executions: int | None = None,
+    preemption_bound: int | None = None,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    stop_on_first: bool = True,
+    strategy: str = "dpor",
+    seed: int | None = None,
+    interrupt_main: bool = False,
+    spurious_wakeups: bool | int = False,
+    timeouts: str = "when_stuck",
+    invariant: Callable[[], object] | None = None,
+    detect_races: bool = False,
+    monitor: Callable[[], Any] | None = None,
+    progress: Callable[[int, float], object] | None = None,
+) -> Report:
+    """Run ``body`` under every distinct interleaving and report what went wrong.
+
+    ``body`` runs as the main virtual thread and starts others with
+    :func:`treadle.sync.spawn`; every :mod:`treadle.sync` operation is a
+    scheduling point. ``explore`` never raises because the program failed:
+    failures are in the returned :class:`Report`.
+
+    Args:
+        max_executions: stop after this many executions (default: no limit for
+            ``"dpor"``/``"dfs"``, 1000 for ``"random"``/``"pct"``).
+        preemption_bound: for ``"dfs"``, only schedules with at most this many
+            preemptions; for ``"pct"``, the bug depth (default 3).
+        max_steps: an execution longer than this fails with ``step_limit``.
+        stop_on_first: stop at the first failing execution.
+        strategy: ``"dpor"`` (exhaustive, one execution per Mazurkiewicz
+            trace), ``"dfs"`` (every interleaving, optionally bounded),
+            ``"random"`` or ``"pct"`` (seeded by ``seed``).
+        seed: for ``"random"``/``"pct"`` (default 0).
+        interrupt_main: also explore a KeyboardInterrupt raised in the main
+            thread at each of its scheduling points (one per execution).
+        spurious_wakeups: let ``Condition.wait`` return without a notify (True:
+            once per execution; an int: that many times).
+        timeouts: ``"when_stuck"`` (a timed wait or sleep ends only when no
+            thread can otherwise run), ``"always"`` (a timeout may fire at any
+            time), ``"never"`` (timed waits wait forever; sleeps still end).
+        invariant: called after every step (it may read Cells); returning
+            False or raising fails the execution.
+        detect_races: report Cell accesses not ordered by synchronisation.
+        monitor: a factory called once per execution, returning an object with
+            ``on_event(name, fields, thread)`` and ``on_end(ok)``; either may
+            raise :class:`MonitorViolation`.
+        progress: called now and then with (executions, seconds elapsed).
+
+    Raises:
+        TypeError / ValueError: a bad option or a body that is not callable.
+        RuntimeError: called inside another exploration, or greenlet is missing.
+    """
+    settings = _settings(
+        body,
+        max_executions=max_executions,
+        preemption_bound=preemption_bound,
+        max_steps=max_steps,
+        stop_on_first=stop_on_first,
+        strategy=strategy,
+        seed=seed,
+        interrupt_main=interrupt_main,
+        spurious_wakeups=spurious_wakeups,
+        timeouts=timeouts,
+        invariant=invariant,
+        detect_races=detect_races,
+        monitor=monitor,
+        progress=progress,
+    )
+    return _Explorer(body, settings).run()
+
+
+def check(body: Callable[[], object], **options: Any) -> Report:
+    """:func:`explore` then :meth:`Report.assert_ok`; returns the report when it passed."""
+    report = explore(body, **options)
+    report.assert_ok()
+    return report
+
+
+def replay(
+    body: Callable[[], object],
+    schedule: str,
+    *,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    spurious_wakeups: bool | int = False,
+    timeouts: str = "when_stuck",
+    invariant: Callable[[], object] | None = None,
+    detect_races: bool = False,
+    monitor: Callable[[], Any] | None = None,
+    **ignored: Any,
+) -> Report:
+    """Run exactly the execution that ``schedule`` describes, with a full trace.
+
+    Pass the same options as the exploration that printed the schedule
+    (exploration-only options such as ``strategy`` are accepted and ignored).
+
+    Raises:
+        ValueError: ``schedule`` is not a schedule string, or a bad option.
+    """
+    steps, variant = decode(schedule)
+    for name in ignored:
+        if name not in (
+            "max_executions",
+            "preemption_bound",
+            "stop_on_first",
+            "strategy",
+            "seed",
+            "interrupt_main",
+            "progress",
+        ):
+            raise TypeError(f"replay() got an unexpected keyword argument {name!r}")
+    settings = _settings(
+        body,
+        max_executions=None,
+        preemption_bound=None,
+        max_steps=max_steps,
+        stop_on_first=True,
+        strategy="dpor",
+        seed=None,
+        interrupt_main=variant is not None,
+        spurious_wakeups=spurious_wakeups,
+        timeouts=timeouts,
+        invariant=invariant,
+        detect_races=detect_races,
+        monitor=monitor,
+        progress=None,
+    )
+    return _Explorer(body, settings).run_replay(steps, variant)
+
+
+def run_choices(body: Callable[[], object], choices: list[int], **options: Any) -> Report:
+    """Run one execution choosing threads from a list of ints (see :class:`._replay.Choices`)."""
+    settings = _settings(
+        body,
+        max_executions=None,
+        preemption_bound=None,
+        max_steps=options.pop("max_steps", DEFAULT_MAX_STEPS),
+        stop_on_first=True,
+        strategy="dpor",
+        seed=None,
+        interrupt_main=False,
+        spurious_wakeups=options.pop("spurious_wakeups", False),
+        timeouts=options.pop("timeouts", "when_stuck"),
+        invariant=options.pop("invariant", None),
+        detect_races=options.pop("detect_races", False),
+        monitor=options.pop("monitor", None),
+        progress=None,
+    )
+    if options:
+        raise TypeError(f"unexpected options {sorted(options)}")
+    return _Explorer(body, settings).run_one(Choices(list(choices)), "choices")
+
+
+def unload(label: str = "unload") -> None:
+    """Fail the execution if any thread other than the caller is still alive here.
+
+    Call it inside an explored body at a point where every thread the code
+    started must have been joined ("join before unload"). The check is on the
+    happens-before order, so it fails when *some* interleaving of this
+    execution would have a thread alive at that point.
+
+    Raises:
+        RuntimeError: called outside :func:`explore`.
+    """
+    backend = sync.get_backend()
+    if not isinstance(backend, ModelBackend) or backend.ex is None:
+        raise RuntimeError("treadle_model.unload() can only be called inside an explored function")
+    backend.unload(label)
+
+
+class _Watchdog:
+    """Notices a body stuck in a real blocking call (SIGALRM, main thread only)."""
+
+    interval = 0.5
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.ex: Execution | None = None
+        self.mark: tuple[int, int] = (0, -1)
+        self.idle = 0.0
+        self.installed = False
+        self.prev_handler: Any = None
+
+    def __enter__(self) -> _Watchdog:
+        if (
+            self.seconds > 0
+            and hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+            and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+            and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
+        ):
+            self.prev_handler = signal.signal(signal.SIGALRM, self._alarm)
+            signal.setitimer(signal.ITIMER_REAL, self.interval, self.interval)
+            self.installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.installed:
+            signal.setitimer(signal.ITIMER_REAL, 0, 0)
+            signal.signal(signal.SIGALRM, self.prev_handler)
+            self.installed = False
+
+    def _alarm(self, signum: int, frame: FrameType | None) -> None:
+        ex = self.ex
+        if ex is None or ex.killing or ex.stop:
+            self.idle = 0.0
+            return
+        mark = (id(ex), len(ex.events))
+        if mark != self.mark:
+            self.mark = mark
+            self.idle = 0.0
+            return
+        self.idle += self.interval
+        if self.idle >= self.seconds:
+            self.idle = 0.0
+            ex.abort(
+                "nondeterminism",
+                f"the explored code blocked the real OS thread for {self.seconds:g}s without "
+                "reaching a treadle.sync operation: it waits on something the model does not "
+                "control (a threading lock/event/queue, time.sleep, or a treadle.sync object "
+                "created before the exploration started, which is a real threading object). "
+                "Create every synchronisation object inside the explored function",
+            )
+            raise _Stalled
+
+
+@contextmanager
+def _exclusive() -> Iterator[None]:
+    global _active
+    if _active:
+        raise RuntimeError(
+            "treadle_model.explore()/replay() cannot be nested or run from inside an explored "
+            "function"
+        )
+    if _runtime._Greenlet is None:
+        raise RuntimeError("treadle_model needs the greenlet package: pip install 'treadle[model]'")
+    _active = True
+    try:
+        yield
+    finally:
+        _active = False
+
+
+# Test hook: called with every finished execution (the engine's own tests use
+# it to compare strategies); None in normal use.
+_observer: Callable[[Execution], None] | None = None
+
+
+class _Explorer:
+    def __init__(self, body: Callable[[], object], settings: _Settings) -> None:
+        self.body = body
+        self.s = settings
+        self.backend = ModelBackend()
+        self.watchdog = _Watchdog(STALL_SECONDS)
+
+    # --- plumbing -------------------------------------------------------------
+
+    def _scheduler(self) -> Scheduler:
+        s = self.s
+        if s.strategy == "dpor":
+            return DPOR()
+        if s.strategy == "dfs":
+            return DFS(s.preemption_bound)
+        count = s.max_executions or DEFAULT_SAMPLED_EXECUTIONS
+        seed = s.seed or 0
+        if s.strategy == "random":
+            return RandomScheduler(seed, count)
+        depth = 3 if s.preemption_bound is None else s.preemption_bound + 1
+        return PCT(seed, count, depth)
+
+    def _execute(
+        self, ctx: Context, sched: Scheduler, variant: int | None, capture: bool
+    ) -> Execution:
+        ex = Execution(ctx, sched, variant=variant, dpor=sched.needs_races, capture=capture)
+        self.backend.ex = ex
+        self.watchdog.ex = ex
+        try:
+            ex.run(self.body)
+        except _Stalled:
+            ex.current = None
+            ex._kill()
+        finally:
+            self.backend.ex = None
+            self.watchdog.ex = None
+        return ex
+
+    @contextmanager
+    def _installed(self) -> Iterator[None]:
+        with _exclusive(), sync.using_backend(self.backend), self.watchdog:
+            yield
+
+    # --- exploring ------------------------------------------------------------
+
+    def run(self) -> Report:
+        with self._installed():
+            return self._explore()
+
+    def _explore(self) -> Report:
+        s = self.s
+        report = Report(strategy=s.strategy)
+        start = time.perf_counter()
+        last_progress = start
+        ctx = Context(s.runtime())
+        threads_before = threading.active_count()
+        variants: list[int | None] = [None]
+        vi = 0
+        stopped = False
+        exhaustive = True
+        max_points = 0
+        while vi < len(variants) and not stopped:
+            variant = variants[vi]
+            vi += 1
+            sched = self._scheduler()
+            while True:
+                if s.max_executions is not None and report.executions >= s.max_executions:
+                    exhaustive = False
+                    stopped = True
+                    break
+                if not sched.new_execution():
+                    break
+                ex = self._execute(ctx, sched, variant, capture=False)
+                sched.end_execution(ex)
+                if _observer is not None:
+                    _observer(ex)
+                report.steps += len(ex.events)
+                if threading.active_count() > threads_before and not ex.aborted:
+                    ex.abort(
+                        "nondeterminism",
+                        "the explored code started a real OS thread (threading.Thread or an "
+                        "executor); under the model every thread must be started with "
+                        "treadle.sync.spawn",
+                    )
+                if not ex.aborted and (
+                    ex.redundant or (variant is not None and not ex.interrupted)
+                ):
+                    # (An interrupt run whose main thread never reached the
+                    # interrupt point repeats an execution without interrupt.)
+                    report.redundant += 1
+                    continue
+                report.executions += 1
+                if variant is None:
+                    max_points = max(max_points, ex.max_intr)
+                if ex.failures:
+                    report.failed_executions += 1
+                    if len(report.failures) < MAX_KEPT_FAILURES:
+                        report.failures.append(self._failure(ex, variant))
+                    if s.stop_on_first or ex.aborted:
+                        stopped = True
+                        break
+                if s.progress is not None:
+                    now = time.perf_counter()
+                    if now - last_progress >= 0.5:
+                        last_progress = now
+                        s.progress(report.executions, now - start)
+            if not sched.exhaustive():
+                exhaustive = False
+            if variant is None and s.interrupt_main and not stopped:
+                variants.extend(range(max_points))
+        report.exhaustive = exhaustive and not stopped
+        report.elapsed = time.perf_counter() - start
+        if s.progress is not None:
+            s.progress(report.executions, report.elapsed)
+        return report
+
+    def run_replay(self, steps: list[int], variant: int | None) -> Report:
+        with self._installed():
+            return self._one(Replay(steps, strict=True), "replay", variant)
+
+    def run_one(self, sched: Scheduler, name: str) -> Report:
+        with self._installed():
+            return self._one(sched, name, None)
+
+    def _one(self, sched: Scheduler, name: str, variant: int | None) -> Report:
+        report = Report(strategy=name)
+        start = time.perf_counter()
+        ctx = Context(self.s.runtime())
+        sched.new_execution()
+        ex = self._execute(ctx, sched, variant, capture=True)
+        sched.end_execution(ex)
+        report.executions = 1
+        report.steps = len(ex.events)
+        if ex.failures:
+            report.failed_executions = 1
+            pf = _first(ex.failures)
+            report.failures.append(self._build(ex, pf, variant))
+        report.elapsed = time.perf_counter() - start
+        return report
+
+    # --- failures -------------------------------------------------------------
+
+    def _capture(
+        self, steps: list[int], variant: int | None, kind: str
+    ) -> tuple[Execution, PendingFailure] | None:
+        ctx = Context(self.s.runtime())
+        sched = Replay(steps, strict=True)
+        sched.new_execution()
+        ex = self._execute(ctx, sched, variant, capture=True)
+        if ex.aborted and kind != ex.aborted:
+            return None
+        matching = [f for f in ex.failures if f.kind == kind]
+        if not matching:
+            return None
+        return ex, _first(matching)
+
+    def _failure(self, ex: Execution, variant: int | None) -> Failure:
+        pf = _first(ex.failures)
+        if pf.kind == "nondeterminism" or ex.aborted:
+            return Failure(
+                kind=pf.kind,
+                message=pf.message,
+                schedule=encode(ex.schedule, variant),
+                trace=(),
+                exception=pf.exception,
+                replay_call="",
+            )
+        best = self._capture(list(ex.schedule), variant, pf.kind)
+        upto = min(pf.step, len(ex.events) - 1)
+        if upto >= 0:
+            shorter = linearize(ex.events, upto)
+            if shorter != ex.schedule[: len(shorter)]:
+                alt = self._capture(shorter, variant, pf.kind)
+                if alt is not None and (
+                    best is None or _preemptions(alt[0]) < _preemptions(best[0])
+                ):
+                    best = alt
+        if best is None:
+            return Failure(
+                kind=pf.kind,
+                message=pf.message,
+                schedule=encode(ex.schedule, variant),
+                trace=(),
+                exception=pf.exception,
+                replay_call=self._replay_call(encode(ex.schedule, variant)),
+            )
+        cex, cpf = best
+        return self._build(cex, cpf, variant)
+
+    def _build(self, ex: Execution, pf: PendingFailure, variant: int | None) -> Failure:
+        schedule = encode(ex.schedule, variant)
+        upto = None if pf.kind in ("deadlock", "lost_wakeup", "leaked_thread") else pf.step
+        return Failure(
+            kind=pf.kind,
+            message=pf.message,
+            schedule=schedule,
+            trace=format_trace(ex, upto) if ex.capture else (),
+            exception=pf.exception,
+            replay_call=self._replay_call(schedule),
+        )
+
+    def _replay_call(self, schedule: str) -> str:
+        body = self.body
+        mod = getattr(body, "__module__", None)
+        qual = getattr(body, "__qualname__", None)
+        target = f"{mod}.{qual}" if mod and qual and "<" not in qual else "body"
+        s = self.s
+        extra = ""
+        if s.max_steps != DEFAULT_MAX_STEPS:
+            extra += f", max_steps={s.max_steps}"
+        if s.timeouts != "when_stuck":
+            extra += f", timeouts={s.timeouts!r}"
+        if s.spurious:
+            extra += f", spurious_wakeups={s.spurious}"
+        if s.detect_races:
+            extra += ", detect_races=True"
+        if s.invariant is not None:
+            extra += ", invariant=..."
+        if s.monitor is not None:
+            extra += ", monitor=..."
+        return f"treadle_model.replay({target}, {schedule!r}{extra})"
+
+
+def _first(failures: list[PendingFailure]) -> PendingFailure:
+    best = failures[0]
+    for f in failures[1:]:
+        if f.step < best.step:
+            best = f
+    return best
+
+
+def _preemptions(ex: Execution) -> int:
+    return ex.preemptions

@@ -1,0 +1,150 @@
+"""What an exploration returns: :class:`Report`, :class:`Failure`, :class:`MonitorViolation`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["FAILURE_KINDS", "Failure", "FailureKind", "MonitorViolation", "Report"]
+
+FailureKind = Literal[
+    "deadlock",
+    "lost_wakeup",
+    "leaked_thread",
+    "exception",
+    "invariant",
+    "data_race",
+    "step_limit",
+    "nondeterminism",
+    "conformance",
+]
+
+FAILURE_KINDS: tuple[str, ...] = (
+    "deadlock",
+    "lost_wakeup",
+    "leaked_thread",
+    "exception",
+    "invariant",
+    "data_race",
+    "step_limit",
+    "nondeterminism",
+    "conformance",
+)
+
+
+class MonitorViolation(Exception):
+    """Raised by a monitor (``explore(monitor=...)``) to fail the current execution.
+
+    ``kind`` becomes the :attr:`Failure.kind` (for example ``"conformance"``)
+    and ``message`` its message; the failure also carries the schedule and the
+    trace of the execution, like any other.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        if kind not in FAILURE_KINDS:
+            raise ValueError(f"MonitorViolation kind must be one of {FAILURE_KINDS}, got {kind!r}")
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failing execution.
+
+    Attributes:
+        kind: what went wrong (see :data:`FAILURE_KINDS`).
+        message: what happened, in words, naming threads, objects and steps.
+        schedule: the short string that :func:`treadle_model.replay` takes to
+            run exactly this execution again.
+        trace: readable lines, one per step: step number, thread, operation,
+            object, and the source line of the user code that called the
+            facade (shown with the fewest preemptions found).
+        exception: the exception, for ``kind == "exception"`` (else ``None``).
+        replay_call: the Python call that replays this failure.
+    """
+
+    kind: str
+    message: str
+    schedule: str
+    trace: tuple[str, ...] = ()
+    exception: BaseException | None = None
+    replay_call: str = ""
+
+    def __str__(self) -> str:
+        lines = [f"{self.kind}: {self.message}"]
+        if self.trace:
+            lines.append("trace:")
+            lines.extend(f"  {line}" for line in self.trace)
+        lines.append(f"schedule: {self.schedule}")
+        if self.replay_call:
+            lines.append(f"replay with: {self.replay_call}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Report:
+    """The result of :func:`treadle_model.explore`.
+
+    Attributes:
+        executions: complete executions run (deadlocked ones included).
+        redundant: partial executions abandoned by the reduction (for the
+            optimal DPOR this is 0 on programs without blocking; blocking
+            operations can force a few).
+        exhaustive: True when every distinct interleaving (every Mazurkiewicz
+            trace, for ``strategy="dpor"``) was covered.
+        failures: the failing executions found (at most one per execution).
+        elapsed: wall-clock seconds.
+        strategy: the strategy that ran.
+        failed_executions: how many executions failed (``failures`` keeps the
+            first :data:`MAX_KEPT_FAILURES` of them).
+    """
+
+    executions: int = 0
+    redundant: int = 0
+    exhaustive: bool = False
+    failures: list[Failure] = field(default_factory=list)
+    elapsed: float = 0.0
+    strategy: str = "dpor"
+    failed_executions: int = 0
+    steps: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when no execution failed."""
+        return not self.failures
+
+    def assert_ok(self) -> None:
+        """Raise :class:`AssertionError` describing the first failure, if any.
+
+        The message holds the failure's trace and the call that replays it.
+        """
+        if self.failures:
+            raise AssertionError(self._describe(limit=1))
+
+    def _describe(self, limit: int | None = None) -> str:
+        head = self._summary()
+        shown: Sequence[Failure] = self.failures if limit is None else self.failures[:limit]
+        parts = [head]
+        for failure in shown:
+            parts.append(str(failure))
+        if limit is not None and len(self.failures) > limit:
+            parts.append(f"({len(self.failures) - limit} more failures not shown)")
+        return "\n\n".join(parts)
+
+    def _summary(self) -> str:
+        rate = self.executions / self.elapsed if self.elapsed > 0 else 0.0
+        cover = "exhaustive" if self.exhaustive else "not exhaustive"
+        verdict = "ok" if self.ok else f"{self.failed_executions} failing"
+        return (
+            f"treadle_model ({self.strategy}): {self.executions} executions, "
+            f"{self.redundant} redundant, {cover}, {verdict}, "
+            f"{self.elapsed:.3f}s ({rate:,.0f} executions/s)"
+        )
+
+    def __str__(self) -> str:
+        return self._describe(limit=3)
+
+
+MAX_KEPT_FAILURES = 50
