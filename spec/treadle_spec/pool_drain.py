@@ -5,16 +5,19 @@ level of its synchronisation steps. ``workers`` workers each send ``items``
 messages up to the manager over one bounded up channel of ``capacity``
 (0 = rendezvous); a send blocks while the channel is full. Each worker has an
 unbounded down channel, so sending ``Stop`` never blocks. Between sends a
-worker may look at its down channel (``try_recv``) and stop early; once it
-has sent everything it blocks on the down channel until ``Stop``. It may
-raise at any point in its own code (not while blocked). When it ends its
-clone of the up sender is closed.
+worker may look at its down channel (``try_recv``) and stop early - also
+while the up channel is full, as long as it has not called ``send`` yet;
+once it has sent everything it blocks on the down channel until ``Stop``.
+It may raise at any point in its own code (not while blocked in a send).
+When it ends its clone of the up sender is closed.
 
 The manager, while running, may receive messages; ``stop`` sends ``Stop`` to
 every worker (in order), then drains: receives every up message until all
 senders are closed and the channel is empty, then joins the workers (in
 order). Draining *before* joining is what lets a worker blocked on the full
-up channel finish.
+up channel finish. A later ``stop()`` or ``close()`` of the same pool (the
+``with`` block ending after ``stop_and_join``) finds the channel already
+disconnected and has nothing to send or join.
 
 Action vocabulary (what the conformance check matches impl events against).
 Events are ``pool.*`` unless named otherwise; ``channel.*`` events are on
@@ -24,6 +27,8 @@ the up channel (``<name>.up``) or w's down channel (``<name>.down<w>``):
 action                 thread    impl event
 =====================  ========  ===========================================
 ``Send(w)``            worker w  ``channel.send`` on the up channel
+``Block(w)``           worker w  none (a send that waits for room emits
+                                 nothing until ``Send``)
 ``Offer(w)``           worker w  none (rendezvous: observed at ``Recv``)
 ``SeeStop(w)``         worker w  ``channel.recv`` of STOP on its down
                                  channel, then ``stop_received``
@@ -33,13 +38,21 @@ action                 thread    impl event
                                  ``worker_ended`` (and ``idle`` for the last)
 ``Recv(w, k)``         manager   ``channel.recv`` of w's k-th message (during
                                  stop also ``message_drained``)
+``IdleWhileRunning``   manager   ``channel.disconnected`` on the up channel
+                                 before ``stop()``: every worker started so
+                                 far has ended (raised); ``execute()``
+                                 replaces the channel, ``recv()`` raises
+                                 ``NoWorkers``
 ``BeginStop``          manager   none (``stop()`` is called)
 ``SendStop(w)``        manager   ``stop_sent``, then ``channel.send`` of STOP
                                  on w's down channel (or ``send_failed`` if w
                                  has ended)
-``RecvDisconnected``   manager   none: the drain's ``recv`` finds no running
-                                 worker (``NoWorkers``)
+``RecvDisconnected``   manager   ``channel.disconnected`` on the up channel:
+                                 the drain's ``recv`` finds no running worker
+                                 (``NoWorkers``)
 ``Join(w)``            manager   ``worker_joined``; after the last, ``stop_returned``
+``StopAgain``          manager   ``channel.disconnected`` on the up channel
+                                 (then ``stop_returned``) after ``done``
 =====================  ========  ===========================================
 
 BUG SWITCH:
@@ -92,9 +105,10 @@ class State(NamedTuple):
     stops: Stop was sent to workers ``0 .. stops-1``. joined: workers
     ``0 .. joined-1`` are joined. buf: up messages ``(w, k)``, oldest first
     (rendezvous: pending offers). wk: per worker, ``work`` (in its own code,
-    or blocked in a send, or - when it sent everything - blocked on its down
-    channel) | ``offered`` (blocked in a rendezvous send) | ``exit`` (its
-    function ended) | ``dead`` (sender closed, thread ended). sent: per
+    or - when it sent everything - blocked on its down channel) |
+    ``sending`` (called ``send`` on the full up channel and waits for room) |
+    ``offered`` (blocked in a rendezvous send) | ``exit`` (its function
+    ended) | ``dead`` (sender closed, thread ended). sent: per
     worker, messages sent. got: messages the manager received, in order.
     raised: per worker, whether it raised.
     """
@@ -124,6 +138,10 @@ def _head(spec: PoolDrain, s: State) -> tuple[tuple[int, int], ...]:
 
 def _working(spec: PoolDrain, s: State) -> list[tuple[int]]:
     return [(w,) for w, pc in enumerate(s.wk) if pc == "work"]
+
+
+def _sendable(spec: PoolDrain, s: State) -> list[tuple[int]]:
+    return [(w,) for w, pc in enumerate(s.wk) if pc in ("work", "sending")]
 
 
 def _exiting(spec: PoolDrain, s: State) -> list[tuple[int]]:
@@ -164,26 +182,34 @@ class PoolDrain(Spec[State, Constants]):
         ]
 
     def blocked_in_send(self, s: State, w: int) -> bool:
-        """Worker w is blocked sending up: a full channel, or an untaken offer."""
-        if s.wk[w] == "offered":
-            return True
-        return (
-            s.wk[w] == "work"
-            and self.c.capacity > 0
-            and s.sent[w] < self.c.items
-            and len(s.buf) >= self.c.capacity
-        )
+        """Worker w is blocked sending up: waiting for room, or an untaken offer."""
+        return s.wk[w] in ("sending", "offered")
 
     # -- workers ---------------------------------------------------------------
 
-    @action(fair=True, w=_workers, candidates=_working)
+    @action(fair=True, w=_workers, candidates=_sendable)
     def Send(self, s: State, w: int) -> State | None:
-        """Worker w has a message to send, capacity > 0, room: append (w, k) to buf."""
+        """Worker w has a message to send (or waits to), capacity > 0, room: append (w, k)."""
         c = self.c
         k = s.sent[w]
-        if s.wk[w] != "work" or c.capacity == 0 or k >= c.items or len(s.buf) >= c.capacity:
+        if (
+            s.wk[w] not in ("work", "sending")
+            or c.capacity == 0
+            or k >= c.items
+            or len(s.buf) >= c.capacity
+        ):
             return None
-        return s._replace(buf=(*s.buf, (w, k)), sent=_set(s.sent, w, k + 1))
+        return s._replace(
+            buf=(*s.buf, (w, k)), sent=_set(s.sent, w, k + 1), wk=_set(s.wk, w, "work")
+        )
+
+    @action(fair=True, w=_workers, candidates=_working)
+    def Block(self, s: State, w: int) -> State | None:
+        """Worker w calls send on the full up channel (capacity > 0): it waits for room."""
+        c = self.c
+        if s.wk[w] != "work" or c.capacity == 0 or s.sent[w] >= c.items or len(s.buf) < c.capacity:
+            return None
+        return s._replace(wk=_set(s.wk, w, "sending"))
 
     @action(fair=True, w=_workers, candidates=_working)
     def Offer(self, s: State, w: int) -> State | None:
@@ -196,19 +222,14 @@ class PoolDrain(Spec[State, Constants]):
     @action(fair=True, w=_workers, candidates=_working)
     def SeeStop(self, s: State, w: int) -> State | None:
         """Stop is in w's down channel and w is not blocked sending: it takes Stop, ends."""
-        if s.wk[w] != "work" or w >= s.stops or self.blocked_in_send(s, w):
+        if s.wk[w] != "work" or w >= s.stops:
             return None
         return s._replace(wk=_set(s.wk, w, "exit"))
 
     @action(fair=True, w=_workers, candidates=_working)
     def Raise(self, s: State, w: int) -> State | None:
         """worker_may_fail; w is in its own code (has a message left to send): it raises."""
-        if (
-            not self.c.worker_may_fail
-            or s.wk[w] != "work"
-            or s.sent[w] >= self.c.items
-            or self.blocked_in_send(s, w)
-        ):
+        if not self.c.worker_may_fail or s.wk[w] != "work" or s.sent[w] >= self.c.items:
             return None
         return s._replace(wk=_set(s.wk, w, "exit"), raised=_set(s.raised, w, True))
 
@@ -236,6 +257,18 @@ class PoolDrain(Spec[State, Constants]):
                 sent=_set(s.sent, w, k + 1),
             )
         return s._replace(buf=s.buf[1:], got=(*s.got, (w, k)))
+
+    @action(fair=False, when={"mgr": "run"})
+    def IdleWhileRunning(self, s: State) -> State | None:
+        """Before stop, the manager finds the up channel empty with no sender left.
+
+        The impl starts workers one at a time, so every worker started so far
+        may have ended (raised) before the next one starts; the spec's later
+        workers are then still in ``work`` (they have not begun). Nothing changes.
+        """
+        if s.buf or not any(x == "dead" for x in s.wk):
+            return None
+        return s
 
     @action(fair=True, when={"mgr": "run"})
     def BeginStop(self, s: State) -> State | None:
@@ -266,6 +299,11 @@ class PoolDrain(Spec[State, Constants]):
         if w + 1 < self.c.workers:
             return s._replace(joined=w + 1)
         return s._replace(joined=w + 1, mgr="drain" if self.c.bug_join_before_drain else "done")
+
+    @action(fair=False, when={"mgr": "done"})
+    def StopAgain(self, s: State) -> State | None:
+        """stop()/close() again after done: the up channel is disconnected, nothing to join."""
+        return s
 
     # -- properties ------------------------------------------------------------
 
