@@ -9,7 +9,7 @@ against.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from treadle_model._runtime import CLOCK_TID
 
@@ -29,7 +29,7 @@ class DFS:
         self.bound = preemption_bound
         # Per position: the candidate thread ids, the index chosen, and the
         # preemptions used before this position.
-        self.stack: list[list[object]] = []
+        self.stack: list[list[Any]] = []
         self.pos = 0
         self.preemptions = 0
         self.done = False
@@ -56,8 +56,8 @@ class DFS:
         last_enabled = last is not None and last in enabled and last.tid != CLOCK_TID
         if k < len(self.stack):
             entry = self.stack[k]
-            options: list[int] = entry[0]  # type: ignore[assignment]
-            tid = options[entry[1]]  # type: ignore[index]
+            options: list[int] = entry[0]
+            tid = options[entry[1]]
             for th in enabled:
                 if th.tid == tid:
                     break
@@ -94,8 +94,8 @@ class DFS:
         stack = self.stack
         while stack:
             entry = stack[-1]
-            options: list[int] = entry[0]  # type: ignore[assignment]
-            i: int = entry[1]  # type: ignore[assignment]
+            options = entry[0]
+            i: int = entry[1]
             if i + 1 < len(options):
                 entry[1] = i + 1
                 return

@@ -116,16 +116,18 @@ class DPOR:
         children = nodes[k].children
         if children:
             child = children[0]
-            th = ex.by_tid.get(child.ev.tid)  # type: ignore[union-attr]
-            if th is None or not th.alive or not ex.peek(th):
+            nxt = ex.by_tid.get(child.ev.tid)  # type: ignore[union-attr]
+            if nxt is None or not nxt.alive or not ex.peek(nxt):
                 return None
-            return self._follow(ex, k, child, th)
+            return self._follow(ex, k, child, nxt)
         if k == 0:
             return None
-        th = events[-1].th
+        th: VThread = events[-1].th
         if not th.alive or th.intr or th.tid in sleeps[k] or th.index < 0:
             return None
-        acc = PEEK[th.kind](ex, th)  # type: ignore[misc]
+        peek = PEEK[th.kind]
+        assert peek is not None
+        acc = peek(ex, th)
         if acc is None:
             return None
         th.acc = acc

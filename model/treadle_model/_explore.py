@@ -12,7 +12,6 @@ from types import FrameType
 from typing import Any
 
 from treadle import sync
-from treadle_model import _runtime
 from treadle_model._backend import ModelBackend
 from treadle_model._dfs import DFS
 from treadle_model._dpor import DPOR
@@ -20,7 +19,15 @@ from treadle_model._pct import PCT
 from treadle_model._random import RandomScheduler
 from treadle_model._replay import Choices, Replay
 from treadle_model._report import MAX_KEPT_FAILURES, Failure, Report
-from treadle_model._runtime import TIMEOUT_MODES, Context, Execution, Options, PendingFailure
+from treadle_model._runtime import (
+    TIMEOUT_MODES,
+    Context,
+    Execution,
+    GreenletExit,
+    Options,
+    PendingFailure,
+    greenlet_available,
+)
 from treadle_model._schedule import decode, encode
 from treadle_model._scheduler import Scheduler
 from treadle_model._trace import format_trace, linearize
@@ -42,7 +49,7 @@ _active = False
 _observer: Callable[[Execution], None] | None = None
 
 
-class _Stalled(_runtime.GreenletExit):
+class _Stalled(GreenletExit):  # type: ignore[misc]
     """Raised by the watchdog inside a body stuck in a real blocking call."""
 
 
@@ -387,18 +394,13 @@ def _exclusive() -> Iterator[None]:
             "treadle_model.explore()/replay() cannot be nested or run from inside an explored "
             "function"
         )
-    if _runtime._Greenlet is None:
+    if not greenlet_available():
         raise RuntimeError("treadle_model needs the greenlet package: pip install 'treadle[model]'")
     _active = True
     try:
         yield
     finally:
         _active = False
-
-
-# Test hook: called with every finished execution (the engine's own tests use
-# it to compare strategies); None in normal use.
-_observer: Callable[[Execution], None] | None = None
 
 
 class _Explorer:

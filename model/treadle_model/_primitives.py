@@ -85,6 +85,10 @@ class CCell(sync.Cell[T]):
     """A :class:`treadle.sync.Cell` under the model: get/set are scheduling points."""
 
     __slots__ = ("_ex", "_label", "_oid", "_racc", "_race", "_value", "_wacc")
+    _oid: int
+    _racc: tuple[int, ...]
+    _wacc: tuple[int, ...]
+    _label: str
 
     def __init__(self, ex: Execution, value: T) -> None:
         self._ex = ex
@@ -140,6 +144,9 @@ def _x_set(ex: Execution, th: VThread, ev: Ev) -> None:
 
 class _LockOps:
     __slots__ = ()
+    _oid: int
+    _racc: tuple[int, ...]
+    _wacc: tuple[int, ...]
     _ex: Execution
     _owner: int
     _count: int
@@ -172,9 +179,6 @@ class _LockOps:
     def snapshot(self) -> object:
         return (self._owner, self._count)
 
-    def restore(self, state: Any) -> None:
-        self._owner, self._count = state
-
     def __repr__(self) -> str:
         state = "unlocked" if self._owner < 0 else f"held by t{self._owner}"
         return f"<{self._label} {state}>"
@@ -184,6 +188,10 @@ class CLock(_LockOps, sync.Lock):
     """A :class:`treadle.sync.Lock` under the model (any thread may release it)."""
 
     __slots__ = ("_count", "_ex", "_holder", "_label", "_oid", "_owner", "_racc", "_rlock", "_wacc")
+    _oid: int
+    _racc: tuple[int, ...]
+    _wacc: tuple[int, ...]
+    _label: str
 
     def __init__(self, ex: Execution) -> None:
         self._ex = ex
@@ -193,6 +201,9 @@ class CLock(_LockOps, sync.Lock):
         self._holder: VThread | None = None
         ex.register(self, "Lock", snap=True, walk=True)
 
+    def restore(self, state: Any) -> None:
+        self._owner, self._count = state
+
     def locked(self) -> bool:
         return self._ex.op(K_LOCKED, self, None)  # type: ignore[no-any-return]
 
@@ -201,6 +212,10 @@ class CRLock(_LockOps, sync.RLock):
     """A :class:`treadle.sync.RLock` under the model."""
 
     __slots__ = ("_count", "_ex", "_holder", "_label", "_oid", "_owner", "_racc", "_rlock", "_wacc")
+    _oid: int
+    _racc: tuple[int, ...]
+    _wacc: tuple[int, ...]
+    _label: str
 
     def __init__(self, ex: Execution) -> None:
         self._ex = ex
@@ -209,6 +224,9 @@ class CRLock(_LockOps, sync.RLock):
         self._rlock = True
         self._holder: VThread | None = None
         ex.register(self, "RLock", snap=True, walk=True)
+
+    def restore(self, state: Any) -> None:
+        self._owner, self._count = state
 
 
 AnyLock = CLock | CRLock
@@ -320,6 +338,10 @@ class Slot:
         "th",
         "timeout",
     )
+    _oid: int
+    _racc: tuple[int, ...]
+    _wacc: tuple[int, ...]
+    _label: str
 
     def __init__(self, ex: Execution, owner: Any, th: VThread) -> None:
         self.owner = owner
@@ -331,10 +353,9 @@ class Slot:
         ex.register_slot(self, owner, th)
         self._spur_acc = (self._wacc[0], ex.budget_w)
         lock = getattr(owner, "_lock", None)
-        if lock is not None:
-            self._reacq_acc = (self._racc[0], lock._wacc[0])
-        else:
-            self._reacq_acc = self._racc
+        self._reacq_acc: tuple[int, ...] = (
+            self._racc if lock is None else (self._racc[0], lock._wacc[0])
+        )
 
     def snapshot(self) -> object:
         return self.state
@@ -347,6 +368,10 @@ class CCondition(sync.Condition):
     """A :class:`treadle.sync.Condition` under the model (optional spurious wakeups)."""
 
     __slots__ = ("_ex", "_label", "_lock", "_notifies", "_oid", "_slots", "_waiters")
+    _oid: int
+    _racc: tuple[int, ...]
+    _wacc: tuple[int, ...]
+    _label: str
 
     def __init__(self, ex: Execution, lock: Any = None) -> None:
         self._ex = ex
@@ -444,7 +469,7 @@ def _p_wait(ex: Execution, th: VThread) -> tuple[int, ...]:
     lock = cond._lock
     if not _owned(lock, th):
         th.form = F_ERR
-        return lock._racc  # type: ignore[no-any-return]
+        return lock._racc
     th.form = F_OK
     slot = cond._slot(th)
     return (lock._wacc[0], slot._wacc[0])
@@ -532,7 +557,7 @@ def _p_notify(ex: Execution, th: VThread) -> tuple[int, ...]:
     lock = cond._lock
     if not _owned(lock, th):
         th.form = F_ERR
-        return lock._racc  # type: ignore[no-any-return]
+        return lock._racc
     th.form = F_OK
     waiters = cond._waiters
     if not waiters:
@@ -571,6 +596,10 @@ class CEvent(sync.Event):
     """
 
     __slots__ = ("_ex", "_flag", "_label", "_oid", "_racc", "_sets", "_slots", "_wacc", "_waiters")
+    _oid: int
+    _racc: tuple[int, ...]
+    _wacc: tuple[int, ...]
+    _label: str
 
     def __init__(self, ex: Execution) -> None:
         self._ex = ex
@@ -727,6 +756,10 @@ class CSemaphore(sync.Semaphore):
     """A :class:`treadle.sync.Semaphore` under the model."""
 
     __slots__ = ("_ex", "_label", "_oid", "_racc", "_value", "_wacc")
+    _oid: int
+    _racc: tuple[int, ...]
+    _wacc: tuple[int, ...]
+    _label: str
 
     def __init__(self, ex: Execution, value: int = 1) -> None:
         if value < 0:

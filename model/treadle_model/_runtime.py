@@ -70,9 +70,9 @@ from treadle_model._ops import (
 from treadle_model._primitives import PEEK, PERFORM, CCondition, CEvent, Slot
 
 try:
-    from greenlet import GreenletExit
-    from greenlet import getcurrent as _getcurrent
-    from greenlet import greenlet as _Greenlet
+    from greenlet import GreenletExit  # type: ignore[import-untyped,unused-ignore]
+    from greenlet import getcurrent as _getcurrent  # type: ignore[import-untyped,unused-ignore]
+    from greenlet import greenlet as _Greenlet  # type: ignore[import-untyped,unused-ignore]
 except ImportError:  # pragma: no cover - checked by explore()
     _Greenlet = None
     _getcurrent = None
@@ -84,7 +84,23 @@ except ImportError:  # pragma: no cover - checked by explore()
 if TYPE_CHECKING:
     from treadle_model._scheduler import Scheduler
 
-__all__ = ["CLOCK_TID", "MAIN_TID", "Context", "Execution", "Options", "PendingFailure", "VThread"]
+
+def greenlet_available() -> bool:
+    """True when the greenlet package (needed for virtual threads) is installed."""
+    return _Greenlet is not None
+
+
+__all__ = [
+    "CLOCK_TID",
+    "MAIN_TID",
+    "Context",
+    "Execution",
+    "GreenletExit",
+    "Options",
+    "PendingFailure",
+    "VThread",
+    "greenlet_available",
+]
 
 MAIN_TID = 0
 CLOCK_TID = 1
@@ -191,6 +207,7 @@ class _Hists(dict[int, Hist]):
     """The per-object histories; the clock, hook and budget ones are made on first use."""
 
     __slots__ = ("ex",)
+    ex: Execution
 
     def __missing__(self, oid: int) -> Hist:
         ex = self.ex
@@ -406,7 +423,7 @@ class Execution:
     aborted = ""
     injected: BaseException | None = None
     interrupted = False
-    hook: Callable[[Any], object] = staticmethod(_default_excepthook)  # type: ignore[assignment]
+    hook: Callable[[Any], object] = staticmethod(_default_excepthook)
     last_global: Ev | None = None
     current: VThread | None = None
     priming: VThread | None = None
@@ -527,7 +544,7 @@ class Execution:
             th.spawn_ev = spawn_ev
             if spawn_ev.sclock is not None:
                 th.birth_sclock = spawn_ev.sclock
-        th.glet = _Greenlet(self._thread_main, self.root)  # type: ignore[misc]
+        th.glet = _Greenlet(self._thread_main, self.root)
         th.start_args = (fn, args, kwargs)
         self.threads.append(th)
         self.live.append(th)
@@ -1130,7 +1147,7 @@ class Execution:
 
     def run(self, body: Callable[[], object]) -> None:
         """Run one execution of ``body`` to its end (or until the strategy stops it)."""
-        self.root = _getcurrent()  # type: ignore[misc]
+        self.root = _getcurrent()
         factory = self.ctx.options.monitor
         if factory is not None:
             self.callback = True
@@ -1408,7 +1425,7 @@ def _x_spawn(ex: Execution, th: VThread, ev: Ev) -> None:
     fn, args, kwargs, name = th.arg
     child = ex._new_thread(th, fn, args, kwargs, name, ev)
     th.result = child
-    ex.primer = _getcurrent()  # type: ignore[misc]
+    ex.primer = _getcurrent()
     ex.priming = child
     ex.current = child
     try:

@@ -49,7 +49,7 @@ def default_choice(ex: Execution, enabled: list[VThread]) -> VThread:
     """Keep running the thread that ran last if it can; otherwise the oldest thread."""
     events = ex.events
     if events:
-        last = events[-1].th
+        last: VThread = events[-1].th
         for th in enabled:
             if th is last:
                 return th
