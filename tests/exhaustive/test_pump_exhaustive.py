@@ -92,16 +92,6 @@ def test_the_spec_sizes_of_every_preset_pass_every_property() -> None:
 # -- mutants ------------------------------------------------------------------------------
 
 
-# A hang is a deadlock; the model reports it as "lost_wakeup" when it finds an
-# earlier notify on the condition the blocked thread waits on, or an earlier
-# channel.send under its lock - currently even when that notify woke the same
-# waiter, or the send was the blocked sender's own. A worker blocked on a full
-# channel always matches one of those, so for these mutants the kind is
-# lost_wakeup: the tests accept either kind for a hang and check the blocked
-# threads instead ("'main' waits to join ..."), which is what a deadlock is.
-_HANGS = ("deadlock", "lost_wakeup")
-
-
 def _explore(scenario: Scenario, *, conformance: bool, **extra: Any) -> Report:
     options: dict[str, Any] = dict(scenario.options)
     if conformance:
@@ -112,17 +102,12 @@ def _explore(scenario: Scenario, *, conformance: bool, **extra: Any) -> Report:
 
 def _caught(scenario: Scenario, kind: str, *, conformance: bool = True) -> Failure:
     """Explore ``scenario`` (with or without its monitor); its first failure must
-    be of ``kind`` (a hang, for ``"deadlock"``: see above), and replaying that
-    failure's schedule must fail the same way. Returns the failure."""
+    be of ``kind``, and replaying that failure's schedule must fail the same
+    way. Returns the failure."""
     report = _explore(scenario, conformance=conformance)
     assert report.failures, f"{scenario.name}: the mutant was not caught"
     failure = report.failures[0]
-    if kind == "deadlock":
-        assert failure.kind in _HANGS, str(failure)
-        assert "blocked: " in failure.message or "every thread is blocked" in failure.message
-        kind = failure.kind
-    else:
-        assert failure.kind == kind, str(failure)
+    assert failure.kind == kind, str(failure)
     assert failure.schedule and failure.trace
     options: dict[str, Any] = dict(scenario.options)
     if conformance:
