@@ -160,6 +160,10 @@ class _Channel:
             self.tx_signalled += 1
 
     def wait_receiver(self, timeout: float | None) -> None:
+        if self.traced:
+            # Tells the model this wait is a receive, so a receiver that
+            # missed an item another thread took is reported as a lost wakeup.
+            sync.emit("channel.recv_blocked", channel=self.name)
         self.rx_waiting += 1
         try:
             self.not_empty.wait(timeout)
@@ -169,6 +173,8 @@ class _Channel:
                 self.rx_signalled -= 1
 
     def wait_sender(self, timeout: float | None) -> None:
+        if self.traced:
+            sync.emit("channel.send_blocked", channel=self.name)
         self.tx_waiting += 1
         try:
             self.not_full.wait(timeout)
@@ -196,7 +202,8 @@ def channel(
         name: shown in ``repr`` and carried by the protocol events the channel
             emits under the model (``channel.send``, ``channel.recv``,
             ``channel.send_failed``, ``channel.close_tx``, ``channel.close_rx``,
-            each with ``channel=name``).
+            each with ``channel=name``; and ``channel.recv_blocked`` /
+            ``channel.send_blocked`` just before a receive or send waits).
 
     Raises:
         TypeError: ``capacity`` is not an int or None.

@@ -574,8 +574,11 @@ def _x_notify(ex: Execution, th: VThread, ev: Ev) -> None:
     if th.form == F_ERR:
         th.error = RuntimeError("cannot notify on un-acquired lock")
         return
-    cond._notifies.append((ev.idx, th))
     waiters = cond._waiters
+    if not waiters:
+        # A notify that woke nobody is the only kind a later waiter can have
+        # missed; one that was delivered was not lost (lost-wakeup reports).
+        cond._notifies.append((ev.idx, th))
     n = th.arg
     k = len(waiters) if n < 0 else min(n, len(waiters))
     for i in range(k):
@@ -660,7 +663,9 @@ def _p_eset(ex: Execution, th: VThread) -> tuple[int, ...]:
 def _x_eset(ex: Execution, th: VThread, ev: Ev) -> None:
     event: CEvent = th.obj
     event._flag = True
-    event._sets.append((ev.idx, th))
+    if not event._waiters:
+        # Only a set() that woke nobody can have been missed (see _x_notify).
+        event._sets.append((ev.idx, th))
     for slot in event._waiters:
         slot.state = S_SIGNALED
     event._waiters.clear()

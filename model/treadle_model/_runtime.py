@@ -400,7 +400,12 @@ class Execution:
         self.failures: list[PendingFailure] = []
         self.unloads: list[tuple[Ev, str]] = []
         self.emits: list[tuple[int, str, str, dict[str, Any]]] = []
-        self.sends: dict[int, tuple[int, VThread, str]] = {}
+        # For lost-wakeup reports on channels: per channel lock, the last
+        # item taken (step, taker, event fields); per thread, the channel
+        # lock whose receive it last blocked in.
+        self.chan_taken: dict[int, tuple[int, VThread, dict[str, Any]]] = {}
+        self.recv_blocked: dict[VThread, int] = {}
+        self.chan_sent: dict[int, tuple[int, VThread]] = {}
         self.advances: list[tuple[int, float]] = []
         self.clock_w = ctx.clock_oid << 1 | 1
         self.clock_r = ctx.clock_oid << 1
@@ -1113,9 +1118,15 @@ class Execution:
         step = len(self.events) - 1
         if self.capture:
             self.emits.append((step, th._name, name, fields))
-        if name.endswith(".send"):
+        if name == "channel.recv":
             for lock in th.held:
-                self.sends[lock._oid] = (step, th, name)
+                self.chan_taken[lock._oid] = (step, th, fields)
+        elif name == "channel.send":
+            for lock in th.held:
+                self.chan_sent[lock._oid] = (step, th)
+        elif name == "channel.recv_blocked":
+            for lock in th.held:
+                self.recv_blocked[th] = lock._oid
         monitor = self.monitor
         if monitor is not None and not self.monitor_failed:
             self._monitor_call(monitor.on_event, name, fields, th._name)
@@ -1292,22 +1303,29 @@ def _lost_wakeup(ex: Execution, th: VThread) -> str | None:
     start = slot.start
     obj = th.obj
     if isinstance(obj, CCondition):
+        lock_oid = obj._lock._oid
+        taken = ex.chan_taken.get(lock_oid)
+        if ex.recv_blocked.get(th) == lock_oid and taken is not None and taken[1] is not th:
+            step, taker, fields = taken
+            sent = ex.chan_sent.get(lock_oid)
+            by = "" if sent is None else f" (channel.send at step {sent[0]} by {sent[1]._name!r})"
+            return (
+                f"lost wakeup: {th._name!r} waits forever to receive on channel "
+                f"{fields.get('channel')!r} (it started waiting at step {start}), but the item "
+                f"{fields.get('item')!r}{by} was taken (channel.recv) at step {step} by "
+                f"{taker._name!r}; a channel "
+                "has one receiver - give each consumer its own channel, or send one item per "
+                "consumer"
+            )
         earlier = [n for n in obj._notifies if n[0] < start]
         if earlier:
             step, who = earlier[-1]
             return (
                 f"lost wakeup: {th._name!r} waits forever on {obj._label} (it started waiting "
                 f"at step {start}), but the notify it needed was sent at step {step} by "
-                f"{who._name!r}, before it started waiting; check the condition under the lock "
+                f"{who._name!r}, before it started waiting, and woke nobody; check the "
+                "condition under the lock "
                 "in a loop (`while not ready: cond.wait()`)"
-            )
-        send = ex.sends.get(obj._lock._oid)
-        if send is not None and send[0] < start:
-            step, who, name = send
-            return (
-                f"lost wakeup: {th._name!r} waits forever on {obj._label} (it started waiting "
-                f"at step {start}) for an item, but the {name} at step {step} by {who._name!r} "
-                "happened before it started waiting and that item was consumed"
             )
     elif isinstance(obj, CEvent):
         earlier_sets = [s for s in obj._sets if s[0] < start]
@@ -1316,7 +1334,7 @@ def _lost_wakeup(ex: Execution, th: VThread) -> str | None:
             return (
                 f"lost wakeup: {th._name!r} waits forever on {obj._label} (it started waiting "
                 f"at step {start}), but the set() at step {step} by {who._name!r} happened "
-                "before it started waiting and the event was cleared again"
+                "before it started waiting, woke nobody, and the event was cleared again"
             )
     return None
 
