@@ -87,9 +87,9 @@ def _preset(args: argparse.Namespace) -> Any:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    try:
-        import greenlet  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("greenlet") is None:
         print(
             "treadle check needs the model's virtual threads: pip install 'treadle[model]'",
             file=sys.stderr,

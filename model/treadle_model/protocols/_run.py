@@ -145,10 +145,10 @@ class ProtocolResult:
         }
 
 
-def _constants_dict(constants: Mapping[str, Any] | Any) -> dict[str, Any]:
+def _constants_dict(constants: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(constants) and not isinstance(constants, type):
         return dataclasses.asdict(constants)
-    return dict(constants)
+    return {str(k): v for k, v in dict(constants).items()}
 
 
 def check_spec_size(spec_name: str, constants: Mapping[str, Any]) -> SpecResult:
