@@ -39,7 +39,8 @@ Protocol events (``sync.emit``; a no-op in production):
 * ``task.cancel(task)`` - before the token is set.
 * ``task.done(task, ok)`` - on the task's thread, under the handle lock, as
   the outcome is published.
-* ``task.joined(task)`` - under the handle lock, after the first join.
+* ``task.joined(task, by)`` - under the handle lock, after the first join
+  (``by`` is ``"wait"`` or ``"close"``, the call that joined).
 * ``task.closed(task)`` - under the handle lock, the first close.
 * C surface, under the export's lock: ``task.handle_created(handle, task)``,
   ``task.handle_freed(handle, by)`` (``by`` is ``"wait"``, ``"destroy"`` or
@@ -259,7 +260,7 @@ class TaskHandle(Generic[T]):
             BaseException: what the task raised.
         """
         outcome = self._await_outcome(timeout)
-        self._join()
+        self._join("wait")
         return self._unwrap(outcome)
 
     def _await_outcome(self, timeout: float | None) -> _Outcome:
@@ -308,20 +309,20 @@ class TaskHandle(Generic[T]):
                 thread has ended, then re-raised.
         """
         self.cancel()
-        self._join()
+        self._join("close")
         with self._lock:
             if not self._closed:
                 self._closed = True
                 sync.emit("task.closed", task=self._label)
 
-    def _join(self) -> None:
+    def _join(self, by: str) -> None:
         # One small method on purpose: a test-only subclass drops it to
         # reintroduce the seed's bug (the thread is detached, never joined).
         interrupted = join_through_interrupts(self._thread.thread)
         with self._lock:
             if not self._joined:
                 self._joined = True
-                sync.emit("task.joined", task=self._label)
+                sync.emit("task.joined", task=self._label, by=by)
         if interrupted is not None:
             raise interrupted
 

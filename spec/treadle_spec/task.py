@@ -19,16 +19,18 @@ action             thread  impl event
 =================  ======  ====================================================
 ``Start``          task    ``started``
 ``Work``           task    none (the task's own code)
-``SeeCancel``      task    none; the outcome follows (``done``)
+``SeeCancel``      task    ``done`` (ok or not: the task returns early or
+                           raises ``Cancelled``)
 ``Finish``         task    ``done(ok=True)``
 ``Fail``           task    ``done(ok=False)``
-``ThreadEnds``     task    none (a join can complete)
+``ThreadEnds``     task    ``threads.exited`` of the task's thread (its last act)
 ``Poll``           owner   none
-``Cancel``         owner   ``cancel``
+``Cancel``         owner   ``cancel`` (also after close: a no-op)
 ``Wait``           owner   none (blocks for the outcome)
-``WaitJoins``      owner   ``joined`` (the first join)
+``WaitJoins``      owner   ``joined(by="wait")`` (wait joined first)
 ``Close``          owner   ``cancel``
-``CloseJoins``     owner   ``joined`` (the first), ``closed``
+``CloseJoins``     owner   ``closed`` (after ``joined(by="close")`` when
+                           close joined first)
 =================  ======  ====================================================
 
 BUG SWITCH:
@@ -155,9 +157,9 @@ class TaskSpec(Spec[State, Constants]):
         """poll(): pending, or the published outcome (never blocks)."""
         return _observe(s)
 
-    @action(when={"owner": "active"})
+    @action(when={"owner": ("active", "closed")})
     def Cancel(self, s: State) -> State | None:
-        """cancel(): set the token (sticky, idempotent)."""
+        """cancel(): set the token (sticky, idempotent; after close() it changes nothing)."""
         return s._replace(token=True)
 
     @action(fair=True, when={"owner": "active"})
