@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import treadle
 
 # Each entry is a module in this package with a register(subparsers) function.
-_SUBCOMMAND_MODULES: tuple[str, ...] = ("_cli_check", "_cli_spec")
+_SUBCOMMAND_MODULES: tuple[str, ...] = ("_cli_check", "_cli_explore", "_cli_spec")
 
 
 def build_parser() -> argparse.ArgumentParser:
