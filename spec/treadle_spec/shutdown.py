@@ -16,6 +16,16 @@ to finish. When the worker ends it closes its receiver, so a job offered
 after ``Shutdown`` fails instead of blocking. The worker may crash while
 exiting (``worker_may_fail``); the hook must still be installed to handle it.
 
+With ``interrupts``, a ``KeyboardInterrupt`` may hit the main thread at any of
+its steps. In ``run_on_worker`` it *abandons* the job: run_on_worker raises at
+once; a job still being offered is withdrawn; a job the worker already took
+runs to its end (skipped if it had not started, its pending or later
+``call_on_main`` failing with ``JobAbandoned``) and its result is discarded.
+An interrupt before run_on_worker's check, or after the result is there,
+only ends that call. Inside ``shutdown`` interrupts are held back until the
+worker is joined and the hook restored, so they change no step here. An
+interrupt in ``init`` (before it starts anything) ends the program.
+
 Action vocabulary (what the conformance check matches impl events against);
 ``t`` is the thread calling ``shutdown``, ``"main"`` or ``"other"``. Events
 are ``runtime.*`` unless named otherwise; ``channel.*`` events are on the job
@@ -27,35 +37,45 @@ action                  thread  impl event
 ``StartWorker``         main    ``worker_started``
 ``InstallHook``         main    ``hook_installed``, then ``init``
 ``SubmitJob``           main    none (the state check under the lock)
-``OfferJob``            main    ``job_sent`` (just before the offer)
+``OfferJob``            main    ``job_sent`` (just before the send, which
+                                offers the job only if the channel is open)
 ``JobRejected``         main    none: ``RuntimeClosedError`` at the check
 ``JobFails``            main    ``job_refused``
-``ServeCall``           main    ``main_call_started``, ``main_call_responded``
+``ServeCall``           main    ``main_call_started`` (takes the request)
+``Respond``             main    ``main_call_responded``
 ``JobResult``           main    ``job_returned``
+``Abandon``             main    ``job_abandoned`` (interrupts only)
+``Interrupt``           main    none (interrupts only; see above)
+``InitUndone``          main    ``channel.close_rx`` by init (interrupts only)
 ``ShutdownBegin(t)``    t       ``shutdown_requested`` (the caller that takes
-                                the runtime); none for the others
+                                the runtime), ``shutdown_waits`` (one that
+                                finds a shutdown in progress) or
+                                ``shutdown_noop``; each with ``on_main``
 ``SendStop(t)``         t       ``shutdown_sent`` (+ ``shutdown_undeliverable``
                                 when the worker is gone)
 ``CloseTx(t)``          t       ``channel_closed``
 ``JoinWorker(t)``       t       ``joined``
-``Unhook(t)``           t       ``hook_uninstalled``, ``shutdown_returned``
-``AwaitStopped(t)``     t       none (a waiting caller returns)
+``Unhook(t)``           t       ``hook_uninstalled``
+``ShutdownEnds(t)``     t       ``shutdown_returned``
+``AwaitStopped(t)``     t       ``shutdown_waited`` (a waiting caller returns)
 ``Unload``              main    the model's unload point
-``OtherCallsShutdown``  other   none
-``TakeJob``             worker  ``channel.send`` + ``channel.recv``, then
-                                ``job_started``
-``TakeStop``            worker  ``channel.send`` + ``channel.recv``, then
-                                ``shutdown_received``
+``OtherCallsShutdown``  other   none (the first event of its shutdown call)
+``TakeJob``             worker  ``channel.send`` + ``channel.recv`` of the job
+``StartJob``            worker  ``job_started``
+``SkipJob``             worker  ``job_skipped`` (the job was abandoned)
+``TakeStop``            worker  ``channel.send`` + ``channel.recv`` of
+                                Shutdown, then ``shutdown_received``
 ``PollTimeout``         worker  (bug_poll only) a ``recv`` timeout
 ``CallMain``            worker  ``main_call_requested``
+``CallAbandoned``       worker  ``main_call_returned(ok=None)``; with a
+                                response it is ``main_call_returned(ok)``,
+                                part of ``Respond``
 ``JobEnds``             worker  ``job_done``
-``WorkerExits``         worker  ``channel.close_rx``, ``worker_exit``
+``WorkerExits``         worker  ``channel.close_rx`` (then ``worker_exit``)
 ``WorkerCrashes``       worker  the thread-exception hook runs
 ======================  ======  ============================================
 
-Out of scope: interrupts (a ``KeyboardInterrupt`` that abandons a job or
-interrupts ``shutdown``), and calls from the wrong thread (errors before any
-protocol step).
+Out of scope: calls from the wrong thread (errors before any protocol step).
 
 BUG SWITCHES:
 
@@ -88,7 +108,8 @@ class Constants:
 
     jobs: jobs the main thread runs before shutdown. calls: call_on_main
     requests per job. other_shutdown: a second thread also calls shutdown.
-    worker_may_fail: the worker may crash while exiting. bug_*: see the
+    worker_may_fail: the worker may crash while exiting. interrupts: the
+    main thread may be interrupted (see the module docs). bug_*: see the
     module docs.
     """
 
@@ -96,6 +117,7 @@ class Constants:
     calls: int = 1
     other_shutdown: bool = True
     worker_may_fail: bool = True
+    interrupts: bool = False
     bug_poll: bool = False
     bug_unhook_before_join: bool = False
     bug_early_return: bool = False
@@ -110,19 +132,21 @@ class State(NamedTuple):
     """The variables of the shutdown spec.
 
     main: ``init`` | ``hook`` | ``idle`` | ``submit`` (runtime found running)
-    | ``send`` (job offered) | ``await``
-    (waiting for the result, serving calls) | ``sd_*`` (inside shutdown) |
+    | ``send`` (job offered) | ``await`` (waiting for the result) |
+    ``serving`` (running a call_on_main request) | ``sd_*`` (inside shutdown) |
     ``returned`` (shutdown returned) | ``unloaded``. other: ``idle`` |
     ``sd_*`` | ``returned``. rt: the runtime, ``none`` | ``starting`` (init
     holds the runtime lock) | ``running`` | ``stopping`` | ``stopped``.
     worker: ``none`` | ``recv`` (blocked in recv; polling under bug_poll) |
-    ``job`` | ``call`` (waiting for the main thread) | ``exit`` | ``dead``.
+    ``taken`` (has the job, not yet started) | ``job`` | ``call`` (waiting
+    for the main thread) | ``exit`` | ``dead``.
     offers: messages offered on the job channel, oldest first. tx_open /
     rx_open: the job channel's ends. hook: ``none`` | ``installed`` |
     ``removed``. done: jobs finished (including rejected ones). calls_left:
     calls the running job still makes. result: a job result waits for main.
     flag: the stop flag (bug_poll). crash: ``none`` | ``handled`` |
-    ``unhandled`` (crashed with no hook).
+    ``unhandled`` (crashed with no hook). abandoned: main stopped waiting for
+    the job the worker holds.
     """
 
     main: str
@@ -138,6 +162,7 @@ class State(NamedTuple):
     result: bool
     flag: bool
     crash: str
+    abandoned: bool
 
 
 _CALLERS = ("main", "other")
@@ -179,6 +204,7 @@ class Shutdown(Spec[State, Constants]):
                 result=False,
                 flag=False,
                 crash="none",
+                abandoned=False,
             )
         ]
 
@@ -203,9 +229,10 @@ class Shutdown(Spec[State, Constants]):
 
     @action(fair=True, when={"main": "submit"})
     def OfferJob(self, s: State) -> State | None:
-        """Offer the job on the rendezvous channel (a shutdown may have begun meanwhile)."""
+        """Send the job: offered on the rendezvous channel if both ends are still open
+        (a shutdown may have begun meanwhile; then the send fails)."""
         if not s.rx_open or not s.tx_open:
-            return None
+            return s._replace(main="send")
         return s._replace(main="send", offers=(*s.offers, "job"))
 
     @action(fair=True, when={"main": "idle"})
@@ -215,22 +242,68 @@ class Shutdown(Spec[State, Constants]):
             return None
         return s._replace(done=s.done + 1)
 
-    @action(fair=True, when={"main": ("submit", "send")})
+    @action(fair=True, when={"main": "send"})
     def JobFails(self, s: State) -> State | None:
-        """The send fails: the worker ended and closed its receiver before taking the job,
-        or shutdown closed the runtime's sender before the job was offered."""
-        if s.rx_open and not (s.main == "submit" and not s.tx_open):
+        """The send fails: the worker ended and closed its receiver (discarding the
+        offer), or shutdown closed the runtime's sender before the job was offered."""
+        if "job" in s.offers or (s.rx_open and s.tx_open):
             return None
         return s._replace(main="idle", done=s.done + 1)
 
     @action(fair=True, when={"main": "await", "worker": "call"})
     def ServeCall(self, s: State) -> State | None:
-        """Main, waiting for the job, runs the worker's call_on_main request and replies."""
-        return s._replace(worker="job", calls_left=s.calls_left - 1)
+        """Main, waiting for the job, takes the worker's call_on_main request and runs it."""
+        return s._replace(main="serving")
+
+    @action(fair=True, when={"main": "serving"})
+    def Respond(self, s: State) -> State | None:
+        """Main hands the request's response (value or exception) to the worker."""
+        return s._replace(main="await", worker="job", calls_left=s.calls_left - 1)
 
     @action(fair=True, when={"main": "await"})
     def JobResult(self, s: State) -> State | None:
         """The job's result (value or exception) reaches main; run_on_worker returns."""
+        if not s.result:
+            return None
+        return s._replace(main="idle", result=False, done=s.done + 1)
+
+    @action(when={"main": ("send", "await", "serving")})
+    def Abandon(self, s: State) -> State | None:
+        """interrupts: run_on_worker is interrupted before the result is there; it raises.
+
+        A job still being offered is withdrawn; a job the worker holds is
+        marked abandoned (it runs on, and its result is discarded).
+        """
+        if not self.c.interrupts or s.result:
+            return None
+        if s.main == "send":
+            offers = list(s.offers)
+            if "job" in offers:
+                offers.remove("job")
+            return s._replace(main="idle", offers=tuple(offers), done=s.done + 1)
+        return s._replace(main="idle", abandoned=True, done=s.done + 1)
+
+    @action(when={"main": "init"})
+    def InitUndone(self, s: State) -> State | None:
+        """interrupts: init interrupted as it started the worker; it closes the job
+        channel it made (no worker took it) and raises; the program ends."""
+        if not self.c.interrupts:
+            return None
+        return s._replace(main="returned", tx_open=False, rx_open=False)
+
+    @action(when={"main": ("init", "idle", "await")})
+    def Interrupt(self, s: State) -> State | None:
+        """interrupts, with no protocol step: init interrupted before it started anything
+        (the program ends); run_on_worker interrupted before its check, or after the
+        result arrived (the result is lost to the caller)."""
+        if not self.c.interrupts:
+            return None
+        if s.main == "init":
+            return s._replace(main="returned")
+        if s.main == "idle":
+            if s.done >= self.c.jobs:
+                return None
+            return s._replace(done=s.done + 1)
         if not s.result:
             return None
         return s._replace(main="idle", result=False, done=s.done + 1)
@@ -296,17 +369,24 @@ class Shutdown(Spec[State, Constants]):
         if _pc(s, t) != "sd_join" or s.worker != "dead":
             return None
         if self.c.bug_unhook_before_join:
-            return _go(s, t, "returned", rt="stopped")
+            return _go(s, t, "sd_end")
         return _go(s, t, "sd_unhook")
 
     @action(fair=True, t=_callers)
     def Unhook(self, s: State, t: str) -> State | None:
-        """Uninstall the hook (restore the previous one); the runtime is stopped."""
+        """Uninstall the hook (restore the previous one)."""
         if _pc(s, t) != "sd_unhook":
             return None
         if self.c.bug_unhook_before_join:
             return _go(s, t, "sd_join", hook="removed")
-        return _go(s, t, "returned", hook="removed", rt="stopped")
+        return _go(s, t, "sd_end", hook="removed")
+
+    @action(fair=True, t=_callers)
+    def ShutdownEnds(self, s: State, t: str) -> State | None:
+        """The runtime is stopped (under the runtime lock); shutdown() returns."""
+        if _pc(s, t) != "sd_end":
+            return None
+        return _go(s, t, "returned", rt="stopped")
 
     @action(fair=True, t=_callers)
     def AwaitStopped(self, s: State, t: str) -> State | None:
@@ -319,10 +399,24 @@ class Shutdown(Spec[State, Constants]):
 
     @action(fair=True, when={"worker": "recv"})
     def TakeJob(self, s: State) -> State | None:
-        """The worker takes the job offer (main's send completes) and runs the job."""
+        """The worker takes the job offer (main's send completes; main awaits the result)."""
         if not s.offers or s.offers[0] != "job":
             return None
-        return s._replace(offers=s.offers[1:], worker="job", calls_left=self.c.calls, main="await")
+        return s._replace(offers=s.offers[1:], worker="taken", main="await", abandoned=False)
+
+    @action(fair=True, when={"worker": "taken"})
+    def StartJob(self, s: State) -> State | None:
+        """The worker starts the job it took (it was not abandoned meanwhile)."""
+        if s.abandoned:
+            return None
+        return s._replace(worker="job", calls_left=self.c.calls)
+
+    @action(fair=True, when={"worker": "taken"})
+    def SkipJob(self, s: State) -> State | None:
+        """interrupts: the job was abandoned before it started; the worker skips it."""
+        if not s.abandoned:
+            return None
+        return s._replace(worker="recv")
 
     @action(fair=True, when={"worker": "recv"})
     def TakeStop(self, s: State) -> State | None:
@@ -344,17 +438,28 @@ class Shutdown(Spec[State, Constants]):
 
     @action(fair=True, when={"worker": "job"})
     def CallMain(self, s: State) -> State | None:
-        """The job calls call_on_main: the request goes to main; the worker waits."""
-        if s.calls_left == 0:
+        """The job calls call_on_main: the request goes to main; the worker waits.
+
+        (Once the job is abandoned, call_on_main fails at once with no step.)
+        """
+        if s.calls_left == 0 or s.abandoned:
             return None
         return s._replace(worker="call")
 
+    @action(fair=True, when={"worker": "call"})
+    def CallAbandoned(self, s: State) -> State | None:
+        """interrupts: main abandoned the job before responding; the call fails."""
+        if not s.abandoned:
+            return None
+        return s._replace(worker="job")
+
     @action(fair=True, when={"worker": "job"})
     def JobEnds(self, s: State) -> State | None:
-        """The job returns or raises: its result goes to main; back to recv."""
-        if s.calls_left:
+        """The job returns or raises (an abandoned one at its first failed call):
+        its result goes to main, unless main abandoned it; back to recv."""
+        if s.calls_left and not s.abandoned:
             return None
-        return s._replace(worker="recv", result=True)
+        return s._replace(worker="recv", result=not s.abandoned)
 
     @action(fair=True, when={"worker": "exit"})
     def WorkerExits(self, s: State) -> State | None:
@@ -453,6 +558,37 @@ class Shutdown(Spec[State, Constants]):
             props.append(
                 Property.sometimes("crash_handled_by_hook", lambda s: s.crash == "handled")
             )
+        if c.interrupts:
+            props.append(
+                Property.always(
+                    "abandoned_result_discarded",
+                    lambda s: not (s.abandoned and s.result),
+                    "the result of an abandoned job never reaches main",
+                )
+            )
+        if c.interrupts and c.jobs >= 1:
+            props.append(
+                Property.sometimes(
+                    "abandoned_job_skipped",
+                    lambda s: s.abandoned and s.worker == "taken",
+                    "a job abandoned between its hand-off and its start is skipped",
+                )
+            )
+            props.append(
+                Property.sometimes(
+                    "shutdown_waits_for_abandoned_job",
+                    lambda s: s.abandoned and s.worker in ("job", "call") and "stop" in s.offers,
+                    "an abandoned job still runs; shutdown waits for it",
+                )
+            )
+        if c.interrupts and c.jobs >= 1 and c.calls >= 1:
+            props.append(
+                Property.sometimes(
+                    "abandoned_call_fails",
+                    lambda s: s.abandoned and s.worker == "call",
+                    "a call_on_main waiting when its job is abandoned gets JobAbandoned",
+                )
+            )
         return props
 
 
@@ -462,8 +598,15 @@ def build(**constants: object) -> Shutdown:
 
 
 DEFAULT_SIZES: list[Constants] = [
-    Constants(jobs=j, calls=k, other_shutdown=o)
-    for o in (False, True)
-    for j in (0, 1, 2)
-    for k in ((0,) if j == 0 else (0, 1))
+    *(
+        Constants(jobs=j, calls=k, other_shutdown=o)
+        for o in (False, True)
+        for j in (0, 1, 2)
+        for k in ((0,) if j == 0 else (0, 1))
+    ),
+    *(
+        Constants(jobs=j, calls=1, other_shutdown=o, interrupts=True)
+        for o in (False, True)
+        for j in (1, 2)
+    ),
 ]

@@ -138,7 +138,7 @@ def test_shutdown_polling_leaves_the_worker_alive_at_unload() -> None:
     )
     v = report.violation("join_before_unload")
     assert v is not None and v.kind == "invariant" and v.trace is not None
-    assert v.depth <= 6
+    assert v.depth <= 7
     last = v.trace.steps[-1].state
     assert last.main == "unloaded" and last.worker == "recv"  # mid-poll
     assert report.violation("unhook_after_join") is not None
