@@ -85,6 +85,10 @@ if TYPE_CHECKING:
     from treadle_model._scheduler import Scheduler
 
 
+# The execution that is running (operations on objects of any other are refused).
+_running: list[Execution | None] = [None]
+
+
 def greenlet_available() -> bool:
     """True when the greenlet package (needed for virtual threads) is installed."""
     return _Greenlet is not None
@@ -606,6 +610,12 @@ class Execution:
 
     def op(self, kind: int, obj: Any, arg: Any, arg2: float = 0.0) -> Any:
         """Perform operation ``kind`` on ``obj`` as a scheduling point; return its result."""
+        if self is not _running[0]:
+            # An object from an earlier execution: its execution is over.
+            raise ModelError(
+                f"{obj!r} belongs to another execution; create treadle.sync objects inside the "
+                "explored function (not at import time, and do not keep them between runs)"
+            )
         if self.killing or self.stop:
             raise GreenletExit
         me = self.current
@@ -1170,15 +1180,19 @@ class Execution:
         main.intr_at = -2 if self.variant is None else self.variant
         self.main = main
         self.current = main
-        main.glet.switch(main)
-        while not self.over:
-            th = self._advance()
-            if th is None:
-                break
-            self.current = th
-            th.glet.switch()
-        self.current = None
-        self._finish()
+        _running[0] = self
+        try:
+            main.glet.switch(main)
+            while not self.over:
+                th = self._advance()
+                if th is None:
+                    break
+                self.current = th
+                th.glet.switch()
+            self.current = None
+            self._finish()
+        finally:
+            _running[0] = None
 
     def _finish(self) -> None:
         if not self.stop and not self.redundant and self.live:

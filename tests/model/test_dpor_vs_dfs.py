@@ -60,7 +60,9 @@ OPTION_SETS: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("options", OPTION_SETS, ids=lambda o: ",".join(o) or "default")
 @pytest.mark.parametrize("seed", range(12))
-def test_dpor_explores_each_trace_exactly_once_two_threads(seed: int, options: dict[str, Any]) -> None:
+def test_dpor_explores_each_trace_exactly_once_two_threads(
+    seed: int, options: dict[str, Any]
+) -> None:
     progs = random_program(random.Random(seed), threads=2, length=3)
     _check(progs, None, **options)
 
