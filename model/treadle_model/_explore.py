@@ -453,11 +453,17 @@ class _Explorer:
             return self._explore()
 
     def _explore(self) -> Report:
+        ctx = Context(self.s.runtime())
+        try:
+            return self._explore_in(ctx)
+        finally:
+            ctx.close()
+
+    def _explore_in(self, ctx: Context) -> Report:
         s = self.s
         report = Report(strategy=s.strategy)
         start = time.perf_counter()
         last_progress = start
-        ctx = Context(s.runtime())
         threads_before = threading.active_count()
         variants: list[int | None] = [None]
         vi = 0
@@ -532,7 +538,10 @@ class _Explorer:
         start = time.perf_counter()
         ctx = Context(self.s.runtime())
         sched.new_execution()
-        ex = self._execute(ctx, sched, variant, capture=True)
+        try:
+            ex = self._execute(ctx, sched, variant, capture=True)
+        finally:
+            ctx.close()
         sched.end_execution(ex)
         report.executions = 1
         report.steps = len(ex.events)
@@ -551,7 +560,10 @@ class _Explorer:
         ctx = Context(self.s.runtime())
         sched = Replay(steps, strict=True)
         sched.new_execution()
-        ex = self._execute(ctx, sched, variant, capture=True)
+        try:
+            ex = self._execute(ctx, sched, variant, capture=True)
+        finally:
+            ctx.close()
         if ex.aborted and kind != ex.aborted:
             return None
         matching = [f for f in ex.failures if f.kind == kind]

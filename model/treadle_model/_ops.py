@@ -98,10 +98,11 @@ F_ERR = 2  # misuse: the operation raises (release of an unheld lock...)
 F_TO = 3  # a waiter's timeout fires (it still has to reacquire the lock)
 F_SPUR = 4  # spurious wakeup
 F_REACQ = 5  # a woken waiter reacquires the lock and returns
-F_INTR = 6  # KeyboardInterrupt injected before the operation
-F_INTR_WAIT = 7  # KeyboardInterrupt injected while blocked in a wait
-F_REG = 8  # Event.wait found the flag clear and joined the waiters
-F_SIGNALED = 9  # Event waiter woken by set()
+F_REG = 6  # Event.wait found the flag clear and joined the waiters
+F_SIGNALED = 7  # Event waiter woken by set()
+# The interrupt forms come last: every form below F_INTR is "just perform it".
+F_INTR = 8  # KeyboardInterrupt injected before the operation
+F_INTR_WAIT = 9  # KeyboardInterrupt injected while blocked in a wait
 
 # Forms whose accesses never depend on the state (reversing a race cannot
 # change what they do).

@@ -18,6 +18,7 @@ so their ``finally`` blocks cannot disturb the next execution.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -151,6 +152,8 @@ class Context:
         self.n = 0
         assert self.tid(("main",)) == MAIN_TID
         assert self.tid(("clock",)) == CLOCK_TID
+        # Idle thread greenlets (see _pooled), reused across executions.
+        self.pool: list[Any] = []
         self.clock_oid = self.oid(("clock",))
         self.hook_oid = self.oid(("excepthook",))
         self.budget_oid = self.oid(("spurious budget",))
@@ -161,6 +164,14 @@ class Context:
             tid = self.tids[key] = len(self.tids)
             self.n = tid + 1
         return tid
+
+    def close(self) -> None:
+        """Let the pooled greenlets end."""
+        pool = self.pool
+        while pool:
+            g = pool.pop()
+            with contextlib.suppress(BaseException):
+                g.throw(GreenletExit)
 
     def oid(self, key: object) -> int:
         oid = self.oids.get(key)
@@ -364,6 +375,24 @@ class VThread(sync.Thread):
         return f"<VThread {self._name!r} {'alive' if self.alive else 'finished'}>"
 
 
+def _pooled(task: tuple[Execution, VThread]) -> None:
+    """The body of every thread greenlet: run threads one after another.
+
+    Creating a greenlet and letting it die costs several microseconds, more
+    than a dozen scheduling steps, so greenlets are kept in the exploration's
+    pool: when a virtual thread finishes (or is killed), its greenlet goes back
+    to the pool and waits for the next thread to run.
+    """
+    while True:
+        ex, th = task
+        with contextlib.suppress(GreenletExit):
+            ex._thread_main(th)
+        th.glet = None
+        me = _getcurrent()
+        ex.ctx.pool.append(me)
+        task = ex.root.switch()
+
+
 class ModelError(RuntimeError):
     """Misuse of the model: an object from another execution, blocking in an invariant..."""
 
@@ -393,6 +422,7 @@ class Execution:
         self.invariant = opts.invariant
         self.detect_races = opts.detect_races
         self.count_points = opts.interrupt
+        self.extras = opts.interrupt or capture or opts.invariant is not None
         self.events: list[Ev] = []
         self.schedule: list[int] = []
         self.threads: list[VThread] = []
@@ -553,7 +583,8 @@ class Execution:
             th.spawn_ev = spawn_ev
             if spawn_ev.sclock is not None:
                 th.birth_sclock = spawn_ev.sclock
-        th.glet = _Greenlet(self._thread_main, self.root)
+        pool = self.ctx.pool
+        th.glet = pool.pop() if pool else _Greenlet(_pooled, self.root)
         th.start_args = (fn, args, kwargs)
         self.threads.append(th)
         self.live.append(th)
@@ -682,7 +713,6 @@ class Execution:
 
     def _advance(self) -> VThread | None:
         """Pick and perform the next event; return the thread to run (None: over)."""
-        strategy = self.strategy
         events = self.events
         fast = self.fast_pick
         while True:
@@ -693,49 +723,60 @@ class Execution:
                 return None
             th = fast(self) if fast is not None else None
             if th is None:
-                if self.stop:
+                th = self._slow_pick()
+                if th is None:
                     return None
-                enabled = self.enabled()
-                if not enabled:
-                    if self._next_deadline() is None:
-                        return None
-                    enabled = self._clock_list()
-                th = strategy.next_thread(self, enabled)
-                if th is None or self.stop:
-                    if th is None and not self.stop:
-                        self.redundant = True
-                    return None
-                if self.capture and events:
-                    last = events[-1].th
-                    if last is not th and last in enabled and last.tid != CLOCK_TID:
-                        self.preemptions += 1
+                if th.tid == CLOCK_TID:
+                    self.schedule.append(-1)
+                    self._do_advance()
+                    continue
             self.schedule.append(th.index)
-            tid = th.tid
-            if tid == CLOCK_TID:
-                self._do_advance()
-                continue
             ev = self._record(th)
-            form = th.form
-            if form == F_INTR:
-                self.interrupted = True
-                th.error = self.interrupt(th)
-            else:
-                if form == F_INTR_WAIT:
-                    self.interrupted = True
+            if th.form < F_INTR:
                 PERFORM[th.kind](self, th, ev)  # type: ignore[misc]
-            if (
-                tid == MAIN_TID
-                and self.count_points
-                and (th.kind in INTERRUPTIBLE or th.form in _WAIT_POINT_FORMS)
-            ):
-                th.intr_count += 1
-                if th.intr_count > self.max_intr:
-                    self.max_intr = th.intr_count
-            if self.capture:
-                ev.info = (_describe(self, th, ev), th.loc)
-            if self.invariant is not None and not self.invariant_failed:
-                self._check_invariant(ev)
+            else:
+                self.interrupted = True
+                if th.form == F_INTR:
+                    th.error = self.interrupt(th)
+                else:
+                    PERFORM[th.kind](self, th, ev)  # type: ignore[misc]
+            if self.extras:
+                self._after(th, ev)
             return th
+
+    def _slow_pick(self) -> VThread | None:
+        """Ask the strategy with the full list of runnable threads (or the clock)."""
+        enabled = self.enabled()
+        if not enabled:
+            if self._next_deadline() is None:
+                return None
+            enabled = self._clock_list()
+        th = self.strategy.next_thread(self, enabled)
+        if th is None or self.stop:
+            if th is None and not self.stop:
+                self.redundant = True
+            return None
+        events = self.events
+        if self.capture and events:
+            last = events[-1].th
+            if last is not th and last in enabled and last.tid != CLOCK_TID:
+                self.preemptions += 1
+        return th
+
+    def _after(self, th: VThread, ev: Ev) -> None:
+        """The per-step work that only some explorations need."""
+        if (
+            th.tid == MAIN_TID
+            and self.count_points
+            and (th.kind in INTERRUPTIBLE or th.form in _WAIT_POINT_FORMS)
+        ):
+            th.intr_count += 1
+            if th.intr_count > self.max_intr:
+                self.max_intr = th.intr_count
+        if self.capture:
+            ev.info = (_describe(self, th, ev), th.loc)
+        if self.invariant is not None and not self.invariant_failed:
+            self._check_invariant(ev)
 
     # --- recording ------------------------------------------------------------
 
@@ -792,12 +833,13 @@ class Execution:
                                 else:
                                     cands.append((r, h, False, None, -1))
                         h.rs = []
-                    snap = h.obj.snapshot() if h.snap else None
                     h.lw = ev
-                    h.lw_snap = snap
-                    ws = h.ws
-                    if ws is not None:
-                        ws.append((ev, snap))
+                    if h.snap:
+                        snap = h.obj.snapshot()
+                        h.lw_snap = snap
+                        ws = h.ws
+                        if ws is not None:
+                            ws.append((ev, snap))
                 else:
                     h.rs.append(ev)
             if cands is not None:
@@ -810,7 +852,7 @@ class Execution:
         # it. It is joined only now: a thread blocked across a clock step can
         # still race with what happened before (see _races).
         g = self.last_global
-        if g is not None and c[g.tid] < g.lidx:
+        if g is not None and c[1] < g.lidx:
             join_into(c, g.clock)
         ev.clock = c
         events.append(ev)
@@ -1182,7 +1224,7 @@ class Execution:
         self.current = main
         _running[0] = self
         try:
-            main.glet.switch(main)
+            main.glet.switch((self, main))
             while not self.over:
                 th = self._advance()
                 if th is None:
@@ -1213,12 +1255,8 @@ class Execution:
         for th in self.threads:
             g = th.glet
             if g is not None and not g.dead:
-                try:
+                with contextlib.suppress(BaseException):
                     g.throw(GreenletExit)
-                except GreenletExit:
-                    pass
-                except BaseException:
-                    pass
         self.current = None
 
     # --- end-of-execution checks ---------------------------------------------
@@ -1461,7 +1499,7 @@ def _x_spawn(ex: Execution, th: VThread, ev: Ev) -> None:
     ex.priming = child
     ex.current = child
     try:
-        child.glet.switch(child)
+        child.glet.switch((ex, child))
     finally:
         ex.current = th
         ex.priming = None
