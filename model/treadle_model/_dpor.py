@@ -119,7 +119,15 @@ class DPOR:
             nxt = ex.by_tid.get(child.ev.tid)  # type: ignore[union-attr]
             if nxt is None or not nxt.alive or not ex.peek(nxt):
                 return None
-            return self._follow(ex, k, child, nxt)
+            if k < self.prefix_len:
+                cev = child.ev
+                if nxt.kind != cev.kind or nxt.acc != cev.acc:  # type: ignore[union-attr]
+                    return self._follow(ex, k, child, nxt)  # reports the divergence
+            elif nxt.tid in sleeps[k]:
+                self.followed_sleeping += 1
+            if len(nodes) == k + 1:
+                nodes.append(child)
+            return nxt
         if k == 0:
             return None
         th: VThread = events[-1].th

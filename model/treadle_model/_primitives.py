@@ -98,7 +98,7 @@ class CCell(sync.Cell[T]):
 
     def get(self) -> T:
         ex = self._ex
-        if ex.callback:
+        if ex._callback:
             return self._value
         return ex.op(K_GET, self, None)  # type: ignore[no-any-return]
 

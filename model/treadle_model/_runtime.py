@@ -22,7 +22,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from treadle import sync
 from treadle_model._events import NO_SPAWN, Ev, Sym, clock_get, hb, join_into
@@ -454,10 +454,40 @@ class Execution:
 
     # Defaults shared by every execution until an execution sets its own.
     clock = 0.0
-    callback = False
-    killing = False
     over = False
-    stop = False
+
+    # While any of these is set, operations are refused (see op/_refuse).
+    @property
+    def callback(self) -> bool:
+        return self._callback
+
+    @callback.setter
+    def callback(self, value: bool) -> None:
+        self._callback = value
+        self.refusing = value or self._killing or self._stop
+
+    @property
+    def killing(self) -> bool:
+        return self._killing
+
+    @killing.setter
+    def killing(self, value: bool) -> None:
+        self._killing = value
+        self.refusing = value or self._callback or self._stop
+
+    @property
+    def stop(self) -> bool:
+        return self._stop
+
+    @stop.setter
+    def stop(self, value: bool) -> None:
+        self._stop = value
+        self.refusing = value or self._callback or self._killing
+
+    _callback = False
+    _killing = False
+    _stop = False
+    refusing = False
     redundant = False
     aborted = ""
     injected: BaseException | None = None
@@ -611,10 +641,11 @@ class Execution:
         else:
             where = f"thread {th._name!r}"
         step = len(self.events) - 1
+        at = _raised_at(exc)
         self.fail(
             "exception",
             step,
-            f"{type(exc).__name__}: {exc} escaped {where}",
+            f"{where} raised {type(exc).__name__}: {exc}" + (f" (at {at})" if at else ""),
             exc,
         )
         if th.tid != MAIN_TID:
@@ -641,32 +672,17 @@ class Execution:
 
     def op(self, kind: int, obj: Any, arg: Any, arg2: float = 0.0) -> Any:
         """Perform operation ``kind`` on ``obj`` as a scheduling point; return its result."""
-        if self is not _running[0]:
-            # An object from an earlier execution: its execution is over.
-            raise ModelError(
-                f"{obj!r} belongs to another execution; create treadle.sync objects inside the "
-                "explored function (not at import time, and do not keep them between runs)"
-            )
-        if self.killing or self.stop:
-            raise GreenletExit
         me = self.current
-        if me is None or self.callback:
-            raise ModelError(
-                f"{KIND_NAMES[kind]}() was called outside the explored threads (in an invariant, "
-                "a monitor, or after the exploration ended); invariants may only read Cells"
-            )
-        if obj is not None and obj._ex is not self:
-            raise ModelError(
-                f"{obj!r} belongs to another execution; create treadle.sync objects inside the "
-                "explored function (not at import time, and do not keep them between runs)"
-            )
+        if self is not _running[0] or self.refusing or me is None:
+            self._refuse(kind, obj)
         me.kind = kind
         me.obj = obj
         me.arg = arg
         me.arg2 = arg2
-        me.intr = me.intr_count == me.intr_at
-        if self.capture:
-            me.loc = _user_location()
+        if self.extras:
+            me.intr = me.intr_count == me.intr_at
+            if self.capture:
+                me.loc = _user_location()
         if self.priming is me:
             # A thread just spawned reached its first operation: hand control
             # back to the spawner; we resume once that operation has run.
@@ -686,6 +702,21 @@ class Execution:
             me.error = None
             raise err
         return me.result
+
+    def _refuse(self, kind: int, obj: Any) -> NoReturn:
+        """Raise the error for an operation that must not run (see :meth:`op`)."""
+        if self is not _running[0]:
+            # An object from an earlier execution: its execution is over.
+            raise ModelError(
+                f"{obj!r} belongs to another execution; create treadle.sync objects inside the "
+                "explored function (not at import time, and do not keep them between runs)"
+            )
+        if self.killing or self.stop:
+            raise GreenletExit
+        raise ModelError(
+            f"{KIND_NAMES[kind]}() was called outside the explored threads (in an invariant, "
+            "a monitor, or after the exploration ended); invariants may only read Cells"
+        )
 
     def peek(self, th: VThread) -> bool:
         """Can ``th``'s pending operation run now? (Sets ``th.form`` and ``th.acc``.)"""
@@ -716,7 +747,7 @@ class Execution:
         events = self.events
         fast = self.fast_pick
         while True:
-            if self.stop:
+            if self._stop:
                 return None
             if len(events) >= self.max_steps:
                 self._step_limit()
@@ -1303,6 +1334,22 @@ class Execution:
                 step,
                 "every thread is blocked: " + "; ".join(lines),
             )
+
+
+def _raised_at(exc: BaseException) -> str:
+    """file:line where ``exc`` was raised, in the explored code (not the model's)."""
+    tb = exc.__traceback__
+    where = ""
+    while tb is not None:
+        fn = tb.tb_frame.f_code.co_filename
+        if not fn.startswith(_PKG_DIR):
+            try:
+                rel = os.path.relpath(fn)
+            except ValueError:  # pragma: no cover - other drive on Windows
+                rel = fn
+            where = f"{fn if rel.startswith('..') else rel}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
 
 
 def _chains_to(exc: BaseException, target: BaseException) -> bool:
