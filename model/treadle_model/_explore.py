@@ -209,6 +209,13 @@ def explore(
             raise :class:`MonitorViolation`.
         progress: called now and then with (executions, seconds elapsed).
 
+    Two things are checked on the explored interleaving of each equivalence
+    class rather than on every interleaving: the ``invariant`` (it sees the
+    states of that interleaving) and the order of protocol events a
+    ``monitor`` receives when two threads emit without a lock ordering them.
+    Emit protocol events under the lock that makes the step atomic (treadle
+    does), and check invariants on state guarded by locks.
+
     Raises:
         TypeError / ValueError: a bad option or a body that is not callable.
         RuntimeError: called inside another exploration, or greenlet is missing.

@@ -387,6 +387,16 @@ def _pooled(task: tuple[Execution, VThread]) -> None:
         ex, th = task
         with contextlib.suppress(GreenletExit):
             ex._thread_main(th)
+        if th.alive and not ex._killing and not ex._stop:
+            # The thread's code raised GreenletExit itself: it ended without
+            # its exit step, so nothing about it can be trusted any more.
+            ex.live.remove(th)
+            th.alive = False
+            ex.abort(
+                "exception",
+                f"thread {th._name!r} raised GreenletExit, which the model uses to end threads; "
+                "do not raise or swallow GreenletExit in explored code",
+            )
         th.glet = None
         me = _getcurrent()
         ex.ctx.pool.append(me)

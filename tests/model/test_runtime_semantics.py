@@ -505,3 +505,18 @@ def test_a_schedule_that_does_not_fit_the_program_is_reported() -> None:
     report = treadle_model.replay(body, "0,3")
     assert report.failures[0].kind == "nondeterminism"
     assert "asks for thread 3" in report.failures[0].message
+
+
+def test_code_that_raises_greenlet_exit_itself_is_reported_not_a_crash() -> None:
+    from greenlet import GreenletExit
+
+    def body() -> None:
+        def rogue() -> None:
+            raise GreenletExit
+
+        t = sync.spawn(rogue, name="rogue")
+        t.join()
+
+    report = treadle_model.explore(body)
+    assert report.failures[0].kind == "exception"
+    assert "raised GreenletExit" in report.failures[0].message
