@@ -37,8 +37,9 @@ action                  thread  impl event
 ``StartWorker``         main    ``worker_started``
 ``InstallHook``         main    ``hook_installed``, then ``init``
 ``SubmitJob``           main    none (the state check under the lock)
-``OfferJob``            main    ``job_sent`` (just before the send, which
-                                offers the job only if the channel is open)
+``OfferJob``            main    ``job_sent`` (just before the send)
+``Offer``               main    none: the send offers the job on the channel
+                                (if it is open), seen only when taken
 ``JobRejected``         main    none: ``RuntimeClosedError`` at the check
 ``JobFails``            main    ``job_refused``
 ``ServeCall``           main    ``main_call_started`` (takes the request)
@@ -51,8 +52,10 @@ action                  thread  impl event
                                 the runtime), ``shutdown_waits`` (one that
                                 finds a shutdown in progress) or
                                 ``shutdown_noop``; each with ``on_main``
-``SendStop(t)``         t       ``shutdown_sent`` (+ ``shutdown_undeliverable``
-                                when the worker is gone)
+``ShutdownAgain(t)``    t       ``shutdown_noop`` (called again after it returned)
+``SendStop(t)``         t       ``shutdown_sent`` (just before the send)
+``OfferStop(t)``        t       none: the send offers Shutdown on the channel
+                                (``shutdown_undeliverable`` if the worker is gone)
 ``CloseTx(t)``          t       ``channel_closed``
 ``JoinWorker(t)``       t       ``joined``
 ``Unhook(t)``           t       ``hook_uninstalled``
@@ -132,7 +135,8 @@ class State(NamedTuple):
     """The variables of the shutdown spec.
 
     main: ``init`` | ``hook`` | ``idle`` | ``submit`` (runtime found running)
-    | ``send`` (job offered) | ``await`` (waiting for the result) |
+    | ``offering`` (job announced, not yet on the channel) | ``send`` (job
+    offered, or its send about to fail) | ``await`` (waiting for the result) |
     ``serving`` (running a call_on_main request) | ``sd_*`` (inside shutdown) |
     ``returned`` (shutdown returned) | ``unloaded``. other: ``idle`` |
     ``sd_*`` | ``returned``. rt: the runtime, ``none`` | ``starting`` (init
@@ -229,7 +233,12 @@ class Shutdown(Spec[State, Constants]):
 
     @action(fair=True, when={"main": "submit"})
     def OfferJob(self, s: State) -> State | None:
-        """Send the job: offered on the rendezvous channel if both ends are still open
+        """Main announces the job and starts sending it."""
+        return s._replace(main="offering")
+
+    @action(fair=True, when={"main": "offering"})
+    def Offer(self, s: State) -> State | None:
+        """The send reaches the channel: the job is offered if both ends are still open
         (a shutdown may have begun meanwhile; then the send fails)."""
         if not s.rx_open or not s.tx_open:
             return s._replace(main="send")
@@ -267,7 +276,7 @@ class Shutdown(Spec[State, Constants]):
             return None
         return s._replace(main="idle", result=False, done=s.done + 1)
 
-    @action(when={"main": ("send", "await", "serving")})
+    @action(when={"main": ("offering", "send", "await", "serving")})
     def Abandon(self, s: State) -> State | None:
         """interrupts: run_on_worker is interrupted before the result is there; it raises.
 
@@ -276,6 +285,8 @@ class Shutdown(Spec[State, Constants]):
         """
         if not self.c.interrupts or s.result:
             return None
+        if s.main == "offering":
+            return s._replace(main="idle", done=s.done + 1)
         if s.main == "send":
             offers = list(s.offers)
             if "job" in offers:
@@ -341,10 +352,24 @@ class Shutdown(Spec[State, Constants]):
             return _go(s, t, "returned" if self.c.bug_early_return else "sd_wait")
         return _go(s, t, "returned")  # never started, or already stopped
 
+    @action(t=_callers)
+    def ShutdownAgain(self, s: State, t: str) -> State | None:
+        """shutdown() again after it returned: it returns at once (idempotent)."""
+        if _pc(s, t) != "returned" or s.rt != "stopped":
+            return None
+        return s
+
     @action(fair=True, t=_callers)
     def SendStop(self, s: State, t: str) -> State | None:
-        """Offer Shutdown on the job channel; it is taken between jobs."""
+        """Announce Shutdown and start sending it on the job channel."""
         if _pc(s, t) != "sd_send":
+            return None
+        return _go(s, t, "sd_offer")
+
+    @action(fair=True, t=_callers)
+    def OfferStop(self, s: State, t: str) -> State | None:
+        """The send reaches the channel: Shutdown is offered (taken between jobs)."""
+        if _pc(s, t) != "sd_offer":
             return None
         if not s.rx_open:
             return _go(s, t, "sd_close")  # the worker is gone: the send fails

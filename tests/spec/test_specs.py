@@ -163,7 +163,7 @@ def test_shutdown_unhook_before_join_leaves_a_crashing_worker_without_a_hook() -
         all_violations=True,
     )
     order = report.violation("unhook_after_join")
-    assert order is not None and order.kind == "invariant" and order.depth <= 8
+    assert order is not None and order.kind == "invariant" and order.depth <= 9
     crash = report.violation("crash_handled")
     assert crash is not None and crash.trace is not None
     assert [str(a) for a in crash.trace.actions][-1] == "WorkerCrashes"

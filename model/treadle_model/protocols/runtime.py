@@ -93,21 +93,26 @@ class CallFailed(Exception):
 # -- the mapping -------------------------------------------------------------------------
 
 # Spec actions the impl does not announce: run_on_worker's state check (it
-# passes: job_sent follows; it fails: RuntimeClosedError, no event), the
-# model's unload point, the interrupts that change no protocol state, and
-# (enabled only with the spec's bug_poll switch) a polling worker's timeout.
-_INTERNAL = frozenset({"SubmitJob", "JobRejected", "Unload", "Interrupt", "PollTimeout"})
+# passes: job_sent follows; it fails: RuntimeClosedError, no event), a send
+# reaching the channel (job_sent / shutdown_sent come just before it; the
+# offer is seen when taken), the model's unload point, the interrupts that
+# change no protocol state, and (enabled only with the spec's bug_poll
+# switch) a polling worker's timeout.
+_INTERNAL = frozenset(
+    {"SubmitJob", "JobRejected", "Offer", "OfferStop", "Unload", "Interrupt", "PollTimeout"}
+)
 
 
 def _internal(action: Any) -> bool:
     return action.name in _INTERNAL
 
 
-def _caller(on_main: object, name: str) -> list[ActionMatch]:
-    """The steps of a shutdown caller's first event: the other thread's call starts too."""
+def _caller(on_main: object) -> list[ActionMatch]:
+    """The steps of a shutdown call's first event: the other thread's call starts too;
+    main may be calling it again (its first call was interrupted after it ended)."""
     if on_main:
-        return [match(name, t="main")]
-    return [match("OtherCallsShutdown"), match(name, t="other")]
+        return [any_of(match("ShutdownBegin", t="main"), match("ShutdownAgain", t="main"))]
+    return [match("OtherCallsShutdown"), match("ShutdownBegin", t="other")]
 
 
 _STEPS: dict[str, list[ActionMatch]] = {
@@ -164,7 +169,7 @@ def _translate(event: str, fields: dict[str, Any]) -> Sequence[ActionMatch] | No
     if steps is not None:
         return steps
     if event in ("runtime.shutdown_requested", "runtime.shutdown_waits", "runtime.shutdown_noop"):
-        return _caller(fields.get("on_main"), "ShutdownBegin")
+        return _caller(fields.get("on_main"))
     if event == "runtime.shutdown_waited":
         return [match("AwaitStopped", t="main" if fields.get("on_main") else "other")]
     if event == "runtime.main_call_returned":
@@ -191,7 +196,8 @@ def mapping(constants: dict[str, Any]) -> Mapping:
     ``runtime.job_done`` / ``job_returned``           ``JobEnds`` / ``JobResult``
     ``runtime.job_abandoned``                         ``Abandon``
     ``runtime.shutdown_requested`` / ``_waits`` /     ``ShutdownBegin(t)``, preceded by
-    ``_noop`` (``on_main`` gives ``t``)               ``OtherCallsShutdown`` for other
+    ``_noop`` (``on_main`` gives ``t``)               ``OtherCallsShutdown`` for other;
+                                                      a repeated call: ``ShutdownAgain``
     ``runtime.shutdown_waited``                       ``AwaitStopped(t)``
     ``runtime.shutdown_sent``                         ``SendStop``
     ``channel.recv`` of Shutdown on ``<name>.jobs``   ``TakeStop``
@@ -203,7 +209,8 @@ def mapping(constants: dict[str, Any]) -> Mapping:
     ================================================  ==================================
 
     Internal (taken freely between events): ``SubmitJob`` and ``JobRejected``
-    (run_on_worker's state check), ``Unload``, ``Interrupt``, and
+    (run_on_worker's state check), ``Offer`` and ``OfferStop`` (a send reaching
+    the channel), ``Unload``, ``Interrupt``, and
     ``PollTimeout`` (enabled only by the spec's ``bug_poll``). Ignored:
     ``runtime.init``, ``shutdown_undeliverable``, ``shutdown_received``,
     ``worker_exit``, ``main_call_returned`` with a
@@ -387,12 +394,12 @@ def body(config: Config, impl: Impl = Runtime) -> Callable[[], None]:
         except KeyboardInterrupt:
             assert config.interrupts, "KeyboardInterrupt without interrupt_main"
             interrupts += 1
+            # Either it had not begun (the runtime still runs, or another
+            # thread's shutdown is under way), or it had finished and held the
+            # interrupt back until then. Shutting down again is always safe.
             state = uninterrupted(rt.statistics).state
-            if state != "shut_down":
-                # Interrupted before it began (a shutdown that began holds the
-                # interrupt back until the end): shut down again.
-                assert state in ("running", "shutting_down"), state
-                rt.shutdown()
+            assert state in ("running", "shutting_down", "shut_down"), state
+            rt.shutdown()
         if other is not None:
             # The other thread may still be inside its shutdown(), so no
             # unload() yet; but the worker must be gone whichever call won.
