@@ -18,14 +18,42 @@ from treadle import sync
 Instr = tuple[Any, ...]
 
 
-def random_program(rng: random.Random, *, threads: int = 2, length: int = 3) -> list[list[Instr]]:
+def random_program(
+    rng: random.Random, *, threads: int = 2, length: int = 3, extended: bool = False
+) -> list[list[Instr]]:
+    """Random per-thread instruction lists (``extended``: the rarer primitives too)."""
     progs: list[list[Instr]] = []
+    pick = _extended_instr if extended else _random_instr
     for _ in range(threads):
         ops: list[Instr] = []
         for _ in range(rng.randint(1, length)):
-            ops.append(_random_instr(rng, depth=0))
+            ops.append(pick(rng, 0))
         progs.append(ops)
     return progs
+
+
+def _extended_instr(rng: random.Random, depth: int) -> Instr:
+    kind = rng.choice(
+        ["rwith", "sacq2", "tacq", "waitfor", "mono", "spawnjoin", "tsem", "ewait0", "base"]
+    )
+    if kind == "rwith":
+        inner: list[Instr] = [("rwith", 0, [("get", 0)])] if rng.random() < 0.5 else []
+        return ("rwith", 0, [*inner, _random_instr(rng, depth + 1)])
+    if kind == "sacq2":
+        return ("sem2", rng.choice([None, 1.0]))
+    if kind == "tacq":
+        return ("tacq", rng.randrange(2), rng.choice([0, 1.0]))
+    if kind == "waitfor":
+        return ("waitfor", rng.choice([None, 1.0]))
+    if kind == "mono":
+        return ("mono",)
+    if kind == "spawnjoin" and depth == 0:
+        return ("spawnjoin", [_random_instr(rng, depth + 1)])
+    if kind == "tsem":
+        return ("tsem", rng.choice([0, 1.0]))
+    if kind == "ewait0":
+        return ("ewait_t", 0)
+    return _random_instr(rng, depth)
 
 
 def _random_instr(rng: random.Random, depth: int) -> Instr:
@@ -99,7 +127,9 @@ def build(
         sem = sync.Semaphore(1)
         cond_lock = sync.Lock()
         cond = sync.Condition(cond_lock)
-        env = (cells, locks, event, sem, cond)
+        rlock = sync.RLock()
+        sem2 = sync.Semaphore(2)
+        env = (cells, locks, event, sem, cond, rlock, sem2)
 
         def run(ops: list[Instr]) -> None:
             for op in ops:
@@ -116,7 +146,7 @@ def build(
 
 
 def _exec(op: Instr, env: Any) -> None:
-    cells, locks, event, sem, cond = env
+    cells, locks, event, sem, cond, rlock, sem2 = env
     k = op[0]
     if k == "get":
         cells[op[1]].get()
@@ -163,6 +193,32 @@ def _exec(op: Instr, env: Any) -> None:
             cond.wait(op[1])
     elif k == "sleep":
         sync.sleep(op[1])
+    elif k == "rwith":
+        with rlock:
+            for sub in op[2]:
+                _exec(sub, env)
+    elif k == "sem2":
+        if op[1] is None:
+            sem2.acquire()
+            cells[0].get()
+            sem2.release()
+        elif sem2.acquire(timeout=op[1]):
+            sem2.release()
+    elif k == "tacq":
+        if locks[op[1]].acquire(timeout=op[2]):
+            cells[1].get()
+            locks[op[1]].release()
+    elif k == "waitfor":
+        with cond:
+            cond.wait_for(lambda: cells[0].get() != 0, timeout=op[1])
+    elif k == "mono":
+        sync.monotonic()
+    elif k == "spawnjoin":
+        child = sync.spawn(lambda: [_exec(sub, env) for sub in op[1]], name="child")
+        child.join()
+    elif k == "tsem":
+        if sem.acquire(timeout=op[1]):
+            sem.release()
     else:  # pragma: no cover
         raise AssertionError(op)
 

@@ -67,6 +67,17 @@ def test_dpor_explores_each_trace_exactly_once_two_threads(
     _check(progs, None, **options)
 
 
+@pytest.mark.parametrize("options", OPTION_SETS, ids=lambda o: ",".join(o) or "default")
+@pytest.mark.parametrize("seed", range(300, 306))
+def test_dpor_explores_each_trace_exactly_once_with_rlocks_timeouts_and_nesting(
+    seed: int, options: dict[str, Any]
+) -> None:
+    # RLocks, a semaphore of 2, timed acquires and waits, wait_for,
+    # monotonic, and threads that spawn and join their own threads.
+    progs = random_program(random.Random(seed), threads=2, length=3, extended=True)
+    _check(progs, None, **options)
+
+
 @pytest.mark.parametrize("seed", range(100, 112))
 def test_dpor_explores_each_trace_exactly_once_with_a_busy_main(seed: int) -> None:
     progs = random_program(random.Random(seed), threads=3, length=2)
