@@ -63,6 +63,9 @@ class DPOR:
         self.nodes: list[_Node] = [self.root]
         self.sleeps: list[dict[int, Sym]] = [_EMPTY]
         self.prefix_len = 0
+        # The races of the last execution; those within the next prefix are
+        # the same and are not computed again.
+        self.last_races: list[tuple[int, int, Sym | None]] = []
         self.done = False
         self.complete = False
         # Counters that should stay zero; the tests assert them.
@@ -123,6 +126,9 @@ class DPOR:
                 cev = child.ev
                 if nxt.kind != cev.kind or nxt.acc != cev.acc:  # type: ignore[union-attr]
                     return self._follow(ex, k, child, nxt)  # reports the divergence
+                # The same step as in the last execution: the runtime reuses
+                # its event record (clock and races are the same).
+                ex.again = cev  # type: ignore[assignment]
             elif nxt.tid in sleeps[k]:
                 self.followed_sleeping += 1
             if len(nodes) == k + 1:
@@ -205,6 +211,10 @@ class DPOR:
             self.done = True
             return
         races = ex.races
+        if self.prefix_len:
+            cut = ex.reused
+            races.extend(r for r in self.last_races if 0 <= r[1] < cut)
+        self.last_races = races
         if races:
             big = len(events) + 1
             races.sort(key=lambda r: (r[0], r[1] if r[1] >= 0 else big))

@@ -465,6 +465,10 @@ class Execution:
     # Defaults shared by every execution until an execution sets its own.
     clock = 0.0
     over = False
+    # A step the strategy knows is the same as in the last execution (see
+    # _record_again), and how many leading steps were recorded that way.
+    again: Ev | None = None
+    reused = 0
 
     # While any of these is set, operations are refused (see op/_refuse).
     @property
@@ -772,7 +776,12 @@ class Execution:
                     self._do_advance()
                     continue
             self.schedule.append(th.index)
-            ev = self._record(th)
+            again = self.again
+            if again is not None:
+                self.again = None
+                ev = self._record_again(th, again)
+            else:
+                ev = self._record(th)
             if th.form < F_INTR:
                 PERFORM[th.kind](self, th, ev)  # type: ignore[misc]
             else:
@@ -896,6 +905,39 @@ class Execution:
         if g is not None and c[1] < g.lidx:
             join_into(c, g.clock)
         ev.clock = c
+        events.append(ev)
+        th.last = ev
+        return ev
+
+    def _record_again(self, th: VThread, ev: Ev) -> Ev:
+        """Record a step that the last execution ran identically at this position.
+
+        Its clock and races are the same as then, so the event record is
+        reused; only the per-object histories of this execution are updated.
+        """
+        events = self.events
+        if self.detect_races or ev.idx != len(events) or self.reused != ev.idx:
+            return self._record(th)
+        self.reused = ev.idx + 1
+        ev.th = th
+        ev.obj = th.obj
+        ev.form = th.form
+        th.lidx = ev.lidx
+        hist = self.hist
+        for a in ev.acc:
+            h = hist[a >> 1]
+            if a & 1:
+                if h.rs:
+                    h.rs = []
+                h.lw = ev
+                if h.snap:
+                    snap = h.obj.snapshot()
+                    h.lw_snap = snap
+                    ws = h.ws
+                    if ws is not None:
+                        ws.append((ev, snap))
+            else:
+                h.rs.append(ev)
         events.append(ev)
         th.last = ev
         return ev
