@@ -1714,9 +1714,3 @@ for _kind, _peek, _perform in (
 ):
     PEEK[_kind] = _peek
     PERFORM[_kind] = _perform
-
-# Kinds whose peek never returns None: the thread is enabled whatever the state.
-_NEVER_BLOCKS = frozenset(
-    {K_GET, K_SET, K_REL, K_LOCKED, K_WAIT, K_NOTIFY, K_ESET, K_ECLEAR, K_EISSET, K_EWAIT}
-    | {K_SREL, K_SPAWN, K_ALIVE, K_EXIT, K_GETHOOK, K_SETHOOK, K_MONO, K_UNLOAD}
-)
