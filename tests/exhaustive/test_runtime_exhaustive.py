@@ -147,7 +147,7 @@ def _caught(scenario: Scenario, kind: str, *, conformance: bool = True, **extra:
 SESSION = protocol.Config(0)
 """init, then shutdown: the smallest session, enough for every shutdown bug."""
 
-TWO_CALLERS = protocol.Config(0, other="anytime")
+TWO_CALLERS = protocol.Config(0, other=True)
 
 
 def test_hook_removed_before_join_breaks_the_spec_at_the_unhook() -> None:

@@ -6,9 +6,9 @@ the model's main thread: ``init()``, ``jobs`` calls of ``run_on_worker``
 each served on the main thread), then ``shutdown()``. A scenario may make
 every job raise :class:`JobFailed` after its calls, make the first main-side
 call of every job raise :class:`CallFailed`, let a second thread call
-``shutdown()`` concurrently (``other="during_job"``: as soon as the first job
-started, or once main's jobs are done; ``other="anytime"``: at any point after
-``init``), or run with ``interrupt_main=True`` (a ``KeyboardInterrupt`` at
+``shutdown()`` concurrently with everything main does after ``init``
+(``other``: while a job is offered or runs, while main serves a call, while
+main shuts down too), or run with ``interrupt_main=True`` (a ``KeyboardInterrupt`` at
 each scheduling point of the main thread in turn) or with spurious wake-ups.
 
 Each body asserts, on the real code:
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from treadle import sync
 from treadle.runtime import (
@@ -231,8 +231,6 @@ def mapping(constants: dict[str, Any]) -> Mapping:
 
 # -- scenario bodies ---------------------------------------------------------------------
 
-Other = Literal["during_job", "anytime"]
-
 
 @dataclass(frozen=True)
 class Config:
@@ -241,8 +239,8 @@ class Config:
     jobs / calls: run_on_worker calls, and call_on_main requests per job.
     job_raises: every job raises :class:`JobFailed` after its calls.
     call_raises: the first main-side call of every job raises
-    :class:`CallFailed`. other: a second thread calls ``shutdown()``
-    (``"during_job"`` or ``"anytime"``, see the module docs). interrupts /
+    :class:`CallFailed`. other: a second thread calls ``shutdown()`` at any
+    time after ``init``. interrupts /
     spurious: explore with ``interrupt_main=True`` / ``spurious_wakeups=True``.
     """
 
@@ -250,7 +248,7 @@ class Config:
     calls: int = 0
     job_raises: bool = False
     call_raises: bool = False
-    other: Other | None = None
+    other: bool = False
     interrupts: bool = False
     spurious: bool = False
     proves: str = field(default="", compare=False)
@@ -259,7 +257,7 @@ class Config:
         return {
             "jobs": self.jobs,
             "calls": self.calls,
-            "other_shutdown": self.other is not None,
+            "other_shutdown": self.other,
             "worker_may_fail": False,
             "interrupts": self.interrupts,
         }
@@ -278,9 +276,7 @@ class Config:
             parts.append("jobs raise")
         if self.call_raises:
             parts.append("first main-side call raises")
-        if self.other == "during_job":
-            parts.append("another thread shuts down during the job")
-        elif self.other == "anytime":
+        if self.other:
             parts.append("another thread shuts down at any time")
         if self.interrupts:
             parts.append("Ctrl-C anywhere on main")
@@ -306,7 +302,6 @@ def body(config: Config, impl: Impl = Runtime) -> Callable[[], None]:
         rt = impl()
         me = sync.current_thread()
         served: list[tuple[int, int]] = []  # main-side calls, as they ran (on main)
-        gate = sync.Event() if config.other == "during_job" else None
 
         def main_call(j: int, c: int) -> tuple[int, int]:
             assert sync.current_thread() is me, "a main-side call ran off the main thread"
@@ -317,8 +312,6 @@ def body(config: Config, impl: Impl = Runtime) -> Callable[[], None]:
 
         def make_job(j: int) -> Callable[[], object]:
             def job() -> object:
-                if gate is not None and j == 0:
-                    gate.set()
                 got: list[object] = []
                 for c in range(config.calls):
                     try:
@@ -355,11 +348,9 @@ def body(config: Config, impl: Impl = Runtime) -> Callable[[], None]:
             return
 
         other = None
-        if config.other is not None:
+        if config.other:
 
             def other_shutdown() -> None:
-                if gate is not None:
-                    gate.wait()
                 rt.shutdown()
 
             other = uninterrupted(lambda: sync.spawn(other_shutdown, name="other"))
@@ -373,7 +364,7 @@ def body(config: Config, impl: Impl = Runtime) -> Callable[[], None]:
                 assert config.job_raises and exc.job == j, exc
                 outcomes.append("raised")
             except RuntimeClosedError:
-                assert config.other is not None, "RuntimeClosedError with no other shutdown"
+                assert config.other, "RuntimeClosedError with no other shutdown"
                 outcomes.append("refused")
             except KeyboardInterrupt:
                 assert config.interrupts, "KeyboardInterrupt without interrupt_main"
@@ -383,12 +374,6 @@ def body(config: Config, impl: Impl = Runtime) -> Callable[[], None]:
                 assert not config.job_raises, f"job {j} returned {value!r}, should raise"
                 assert value == expected(j), f"job {j} returned {value!r}"
                 outcomes.append("returned")
-        if gate is not None and other is not None:
-            # The other thread's shutdown began during the job (or begins now);
-            # main's own shutdown below then finds the runtime shut down.
-            uninterrupted(gate.set)
-            uninterrupted(other.join)
-            other = None
         try:
             rt.shutdown()
         except KeyboardInterrupt:
@@ -442,7 +427,7 @@ def _configs(preset: Preset) -> list[Config]:
         Config(1, 1, proves="a job with a main-side call: " + _CORE),
         Config(
             0,
-            other="anytime",
+            other=True,
             proves="two concurrent shutdowns: one joins, the other waits for it; neither returns "
             "before the worker ended",
         ),
@@ -488,27 +473,14 @@ def _configs(preset: Preset) -> list[Config]:
         *default,
         Config(1, 2, proves="two calls in one job, served in order: " + _CORE),
         Config(2, 0, proves="two jobs in a row: " + _CORE),
-        Config(
-            1,
-            0,
-            other="during_job",
-            proves="shutdown from another thread while a job runs waits for the job (its result "
-            "is delivered), then joins; main's shutdown afterwards returns at once",
-        ),
-        Config(2, 1, proves="two jobs with a call each: " + _CORE),
         Config(1, 2, job_raises=True, call_raises=True, proves=_CORE),
         Config(
             1,
-            1,
-            other="during_job",
-            proves="shutdown from another thread while a job waits for main: " + _CORE,
-        ),
-        Config(
-            1,
             0,
-            other="anytime",
-            proves="shutdown from another thread at any time: a job sent after it is refused "
-            "(RuntimeClosedError) and never runs; otherwise " + _CORE,
+            other=True,
+            proves="shutdown from another thread at any time, also while the job is offered or "
+            "runs (it waits for the job, whose result is delivered): a job sent after it is "
+            "refused (RuntimeClosedError) and never runs; otherwise " + _CORE,
         ),
         Config(1, 1, spurious=True, proves="spurious wakeups change nothing: " + _CORE),
         Config(
@@ -520,7 +492,7 @@ def _configs(preset: Preset) -> list[Config]:
         ),
         Config(
             0,
-            other="anytime",
+            other=True,
             interrupts=True,
             proves="Ctrl-C while main waits for another thread's shutdown is held back until "
             "that shutdown finished",
