@@ -8,14 +8,17 @@ every job raise :class:`JobFailed` after its calls, make the first main-side
 call of every job raise :class:`CallFailed`, let a second thread call
 ``shutdown()`` concurrently with everything main does after ``init``
 (``other``: while a job is offered or runs, while main serves a call, while
-main shuts down too), or run with ``interrupt_main=True`` (a ``KeyboardInterrupt`` at
-each scheduling point of the main thread in turn) or with spurious wake-ups.
+main shuts down too), or run with ``interrupt_main=True`` (a
+``KeyboardInterrupt`` at each scheduling point of the main thread in turn)
+or with spurious wake-ups.
 
 Each body asserts, on the real code:
 
-* after main's ``shutdown()`` returns, the worker thread has ended (and after
-  the other thread's, too), the runtime says ``shut_down``, and every thread
-  is joined (``treadle_model.unload()``);
+* after main's ``shutdown()`` returns, the worker thread has ended, the
+  runtime says ``shut_down`` (checked without interrupts; with them, by the
+  spec's ``ShutdownEnds``), and every thread is joined
+  (``treadle_model.unload()``); the other thread's ``shutdown()`` returns only
+  after the one that joined has finished (conformance: ``AwaitStopped``);
 * every main-side call was served exactly once, on the main thread, in
   order; a job that returned got every response, its own call's
   :class:`CallFailed` as the ``__cause__`` of a ``MainThreadCallError``;
