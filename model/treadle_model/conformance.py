@@ -41,6 +41,7 @@ __all__ = [
     "any_of",
     "match",
     "monitor_factory",
+    "never",
 ]
 
 # A predicate on spec actions: does this action explain the event?
@@ -93,6 +94,19 @@ def match(name: str, /, **params: Hashable) -> ActionMatch:
         return all(k in have and have[k] == v for k, v in wanted)
 
     accepts.__qualname__ = f"match({name!r}{''.join(f', {k}={v!r}' for k, v in wanted)})"
+    return accepts
+
+
+def never(what: str) -> ActionMatch:
+    """A predicate accepting no action: the event is something the spec forbids.
+
+    ``what`` says what the event means; it appears in the violation message.
+    """
+
+    def accepts(action: object) -> bool:
+        return False
+
+    accepts.__qualname__ = f"no spec action ({what})"
     return accepts
 
 

@@ -37,7 +37,7 @@ from typing import Any
 from treadle import sync
 from treadle.executor import Executor, ExecutorClosed, Tagged, TaggedAccessError
 from treadle_model import unload
-from treadle_model.conformance import ActionMatch, Mapping, match
+from treadle_model.conformance import ActionMatch, Mapping, match, never
 from treadle_model.protocols import Preset, ProtocolCheck, Scenario
 from treadle_spec import executor as executor_spec
 
@@ -53,14 +53,6 @@ class JobFailed(Exception):
 
 
 # -- the mapping -------------------------------------------------------------------------
-
-
-def _never(what: str) -> ActionMatch:
-    def accepts(action: object) -> bool:
-        return False
-
-    accepts.__qualname__ = f"no spec action ({what})"
-    return accepts
 
 
 _INTERNAL = frozenset({"SubmitRejected", "Return", "JoinClosed"})
@@ -100,7 +92,7 @@ class _Events:
                 self.second = tag
                 reused = tag == self.first
                 return [match("StartSecond", tag=FIRST_TAG if reused else FIRST_TAG + 1)]
-            return [_never("a third executor")]
+            return [never("a third executor")]
         if event == "executor.tagged_refused":
             if self.second is not None and fields.get("here") == self.second:
                 return [match("ReadOnSecond")]
@@ -120,7 +112,7 @@ class _Events:
         if event == "executor.joined":
             return [match("JoinReturns")]
         if event == "executor.job_cancelled":
-            return [_never("a withdrawn job: no scenario interrupts a submit")]
+            return [never("a withdrawn job: no scenario interrupts a submit")]
         return None  # inline, tagged_created, tagged_dropped
 
 

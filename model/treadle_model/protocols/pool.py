@@ -34,7 +34,7 @@ from treadle import sync
 from treadle.channel import Empty
 from treadle.pool import CONTINUE, PAUSE, PoolWorkerError, UpMsg, WorkerPool
 from treadle_model import unload
-from treadle_model.conformance import ActionMatch, Mapping, any_of, match
+from treadle_model.conformance import ActionMatch, Mapping, any_of, match, never
 from treadle_model.protocols import Preset, ProtocolCheck, Scenario
 from treadle_spec import pool_drain
 
@@ -58,17 +58,9 @@ class WorkerFailed(Exception):
 # -- the mapping -------------------------------------------------------------------------
 
 
-def _never(what: str) -> ActionMatch:
-    def accepts(action: object) -> bool:
-        return False
-
-    accepts.__qualname__ = f"no spec action ({what})"
-    return accepts
-
-
 def _recv_match(item: object) -> ActionMatch:
     if not isinstance(item, UpMsg):
-        return _never(f"an up message that is not an UpMsg: {item!r}")
+        return never(f"an up message that is not an UpMsg: {item!r}")
     value = item.value
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int):
         return match("Recv", w=item.worker, k=value[1])
@@ -115,7 +107,7 @@ def mapping(constants: dict[str, Any], *, name: str = NAME) -> Mapping:
             if event == "channel.send":
                 item = fields["item"]
                 if not isinstance(item, UpMsg):
-                    return [_never(f"an up message that is not an UpMsg: {item!r}")]
+                    return [never(f"an up message that is not an UpMsg: {item!r}")]
                 return [match("Send", w=item.worker)]
             if event == "channel.recv":
                 return [_recv_match(fields["item"])]
@@ -128,7 +120,7 @@ def mapping(constants: dict[str, Any], *, name: str = NAME) -> Mapping:
                     )
                 ]
             if event == "channel.send_failed":
-                return [_never("a worker's send on the up channel failed")]
+                return [never("a worker's send on the up channel failed")]
             return None
         if not event.startswith("pool.") or fields.get("pool") != name:
             return None

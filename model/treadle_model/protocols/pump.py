@@ -46,7 +46,7 @@ from treadle import sync
 from treadle.channel import Disconnected, Sender
 from treadle.pump import END, WorkerError, WorkerPump
 from treadle_model import unload
-from treadle_model.conformance import ActionMatch, Mapping, any_of, match
+from treadle_model.conformance import ActionMatch, Mapping, any_of, match, never
 from treadle_model.protocols import Preset, ProtocolCheck, Scenario
 from treadle_spec import pump as pump_spec
 
@@ -88,14 +88,6 @@ class WorkerFailed(Exception):
 
 
 # -- the mapping -------------------------------------------------------------------------
-
-
-def _never(what: str) -> ActionMatch:
-    def accepts(action: object) -> bool:
-        return False
-
-    accepts.__qualname__ = f"no spec action ({what})"
-    return accepts
 
 
 # Spec actions the impl does not announce: a rendezvous offer is only seen
@@ -181,7 +173,7 @@ def mapping(constants: dict[str, Any]) -> Mapping:
             if event == "channel.close_rx":
                 return [match("CloseRx")]
             if event == "channel.disconnected":
-                return [_never("the receiver saw every sender closed")]
+                return [never("the receiver saw every sender closed")]
             return None
         if event == "pump.item":
             return [match("Call", item=fields["item"])]
