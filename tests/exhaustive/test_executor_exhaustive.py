@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.exhaustive.mutants_executor import ReturnsBeforeTheThreadEnds, ReusesTags
+from tests.exhaustive.support import explore_ok, thorough_only
 from treadle_model import Failure, Report, explore, replay
 from treadle_model.checker import check_spec
 from treadle_model.conformance import monitor_factory
@@ -28,23 +29,11 @@ from treadle_model.protocols._run import explore_scenario
 from treadle_spec import executor as executor_spec
 
 DEFAULT = protocol.scenarios("default")
-THOROUGH_ONLY = [
-    s for s in protocol.scenarios("thorough") if s.name not in {d.name for d in DEFAULT}
-]
+THOROUGH_ONLY = thorough_only(protocol.scenarios)
 
 
 def _explore_ok(scenario: Scenario, record_property: Any) -> Report:
-    report: Report = explore_scenario(scenario)
-    print(
-        f"\nexecutor [{scenario.name}]: {report.executions} executions, "
-        f"{report.redundant} redundant, {report.elapsed:.2f}s - {scenario.proves}"
-    )
-    record_property("executions", report.executions)
-    record_property("seconds", round(report.elapsed, 3))
-    report.assert_ok()
-    assert report.exhaustive, "the exploration stopped before covering every interleaving"
-    assert report.executions > 0
-    return report
+    return explore_ok("executor", scenario, record_property)
 
 
 @pytest.mark.parametrize("scenario", DEFAULT, ids=[s.name for s in DEFAULT])

@@ -27,6 +27,7 @@ from tests.exhaustive.mutants_runtime import (
     ReturnsWithoutJoin,
     SkipsTheWait,
 )
+from tests.exhaustive.support import explore_ok, thorough_only
 from treadle_model import Failure, Report, explore, replay
 from treadle_model.checker import check_spec
 from treadle_model.conformance import monitor_factory
@@ -36,23 +37,11 @@ from treadle_model.protocols._run import explore_scenario
 from treadle_spec import shutdown as shutdown_spec
 
 DEFAULT = protocol.scenarios("default")
-THOROUGH_ONLY = [
-    s for s in protocol.scenarios("thorough") if s.name not in {d.name for d in DEFAULT}
-]
+THOROUGH_ONLY = thorough_only(protocol.scenarios)
 
 
 def _explore_ok(scenario: Scenario, record_property: Any) -> Report:
-    report: Report = explore_scenario(scenario)
-    print(
-        f"\nruntime [{scenario.name}]: {report.executions} executions, "
-        f"{report.redundant} redundant, {report.elapsed:.2f}s - {scenario.proves}"
-    )
-    record_property("executions", report.executions)
-    record_property("seconds", round(report.elapsed, 3))
-    report.assert_ok()
-    assert report.exhaustive, "the exploration stopped before covering every interleaving"
-    assert report.executions > 0
-    return report
+    return explore_ok("runtime", scenario, record_property)
 
 
 def test_the_default_preset_covers_calls_failures_a_second_caller_and_interrupts() -> None:
