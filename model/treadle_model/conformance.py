@@ -78,6 +78,72 @@ class _SpecLike(Protocol):
     def next_state(self, state: Any, action: Any) -> Any: ...
 
 
+class _Match:
+    """``match(name, **params)``: hashable, so the monitor can memoise steps by it."""
+
+    __slots__ = ("_key", "name", "wanted")
+
+    def __init__(self, name: str, wanted: tuple[tuple[str, Hashable], ...]) -> None:
+        self.name = name
+        self.wanted = wanted
+        self._key = (name, wanted)
+
+    def describe(self) -> str:
+        return f"match({self.name!r}{''.join(f', {k}={v!r}' for k, v in self.wanted)})"
+
+    def __call__(self, action: Action) -> bool:
+        if action.name != self.name:
+            return False
+        if not self.wanted:
+            return True
+        have = dict(action.params)
+        return all(k in have and have[k] == v for k, v in self.wanted)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Match) and other._key == self._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+
+class _Never:
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def describe(self) -> str:
+        return f"no spec action ({self.what})"
+
+    def __call__(self, action: object) -> bool:
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Never) and other.what == self.what
+
+    def __hash__(self) -> int:
+        return hash(("never", self.what))
+
+
+class _AnyOf:
+    __slots__ = ("matches",)
+
+    def __init__(self, matches: tuple[ActionMatch, ...]) -> None:
+        self.matches = matches
+
+    def describe(self) -> str:
+        return " or ".join(_describe(m) for m in self.matches)
+
+    def __call__(self, action: Action) -> bool:
+        return any(m(action) for m in self.matches)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _AnyOf) and other.matches == self.matches
+
+    def __hash__(self) -> int:
+        return hash(("any_of", self.matches))
+
+
 def match(name: str, /, **params: Hashable) -> ActionMatch:
     """A predicate accepting actions called ``name`` whose given params equal these.
 
@@ -85,16 +151,26 @@ def match(name: str, /, **params: Hashable) -> ActionMatch:
     ``Recv(item=0)`` and ``Recv(item=1)``; ``match("Recv", item=1)`` only the
     second.
     """
-    wanted = tuple(params.items())
+    key = (name, tuple(params.items()))
+    try:
+        return _MATCHES[key]
+    except KeyError:
+        made = _MATCHES[key] = _Match(*key)
+        return made
+    except TypeError:  # an unhashable parameter: still a predicate, just not memoisable
+        return _Match(*key)
 
-    def accepts(action: Action) -> bool:
-        if action.name != name:
-            return False
-        have = dict(action.params)
-        return all(k in have and have[k] == v for k, v in wanted)
 
-    accepts.__qualname__ = f"match({name!r}{''.join(f', {k}={v!r}' for k, v in wanted)})"
-    return accepts
+# match() is called for every event of every execution: hand out one object per
+# (name, params), so the monitor's memo finds it by identity.
+_MATCHES: dict[tuple[str, tuple[tuple[str, Hashable], ...]], _Match] = {}
+
+
+def _describe(predicate: object) -> str:
+    describe = getattr(predicate, "describe", None)
+    if callable(describe):
+        return str(describe())
+    return str(getattr(predicate, "__qualname__", predicate))
 
 
 def never(what: str) -> ActionMatch:
@@ -102,21 +178,12 @@ def never(what: str) -> ActionMatch:
 
     ``what`` says what the event means; it appears in the violation message.
     """
-
-    def accepts(action: object) -> bool:
-        return False
-
-    accepts.__qualname__ = f"no spec action ({what})"
-    return accepts
+    return _Never(what)
 
 
 def any_of(*matches: ActionMatch) -> ActionMatch:
     """A predicate accepting what any of ``matches`` accepts."""
-
-    def accepts(action: Action) -> bool:
-        return any(m(action) for m in matches)
-
-    return accepts
+    return _AnyOf(matches)
 
 
 @dataclass
@@ -141,43 +208,116 @@ class Mapping:
     max_states: int = 100_000
 
 
+class _Memo:
+    """Spec transitions computed once per mapping, shared by all its executions.
+
+    The explorer runs one scenario's body thousands of times, and the
+    executions share most of their event sequences, so the monitor would
+    otherwise compute the same spec steps again and again. A spec is a pure
+    function of its state, so per mapping this keeps:
+
+    * ``closure``: a spec state -> every state its internal actions reach;
+    * ``steps``: (the set of states the execution could be in, a predicate)
+      -> the set after taking an action the predicate accepts and closing it.
+
+    Predicates made by :func:`match`, :func:`never` and :func:`any_of` are
+    compared by value; any other callable by identity (it must then be pure,
+    as a mapping's predicates are meant to be).
+    """
+
+    __slots__ = ("_initial", "closure", "mapping", "steps")
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.mapping = mapping
+        self._initial: frozenset[Hashable] | None = None
+        self.closure: dict[Hashable, frozenset[Hashable]] = {}
+        self.steps: dict[tuple[frozenset[Hashable], object], frozenset[Hashable]] = {}
+
+    def initial(self, spec: _SpecLike) -> frozenset[Hashable]:
+        if self._initial is None:
+            self._initial = self.close(spec, spec.init_states())
+        return self._initial
+
+    def close(self, spec: _SpecLike, states: Iterable[Hashable]) -> frozenset[Hashable]:
+        out: set[Hashable] = set()
+        cache = self.closure
+        for s in states:
+            reached = cache.get(s)
+            if reached is None:
+                reached = cache[s] = self._close_one(spec, s)
+            out |= reached
+        if len(out) > self.mapping.max_states:
+            raise ConformanceError(
+                f"{self.mapping.name}: more than {self.mapping.max_states} "
+                "spec states are consistent with the events so far; the "
+                "mapping's internal actions are too loose",
+                event=None,
+                states=[],
+                enabled=[],
+            )
+        return frozenset(out)
+
+    def _close_one(self, spec: _SpecLike, state: Hashable) -> frozenset[Hashable]:
+        internal = self.mapping.internal
+        limit = self.mapping.max_states
+        frontier = [state]
+        seen = {state}
+        while frontier:
+            s = frontier.pop()
+            for a in spec.actions(s):
+                if internal(a):
+                    t = spec.next_state(s, a)
+                    if t is not None and t not in seen:
+                        seen.add(t)
+                        frontier.append(t)
+                        if len(seen) > limit:
+                            raise ConformanceError(
+                                f"{self.mapping.name}: more than {limit} spec states are "
+                                "consistent with the events so far; the mapping's internal "
+                                "actions are too loose",
+                                event=None,
+                                states=[],
+                                enabled=[],
+                            )
+        return frozenset(seen)
+
+    def step(
+        self, spec: _SpecLike, states: frozenset[Hashable], predicate: ActionMatch
+    ) -> frozenset[Hashable]:
+        key = (states, predicate)
+        try:
+            return self.steps[key]
+        except KeyError:
+            pass
+        nxt: set[Hashable] = set()
+        for s in states:
+            for a in spec.actions(s):
+                if predicate(a):
+                    t = spec.next_state(s, a)
+                    if t is not None:
+                        nxt.add(t)
+        result = self.close(spec, nxt) if nxt else frozenset()
+        self.steps[key] = result
+        return result
+
+
 class SpecMonitor:
     """Follows one execution's events through the spec (see the module docs).
 
     Create one per execution. ``on_event`` and ``on_end`` raise
     :class:`ConformanceError`; :func:`monitor_factory` adapts them to the
-    explorer's monitor protocol.
+    explorer's monitor protocol. Monitors made with the same ``memo`` (one
+    per mapping: :func:`monitor_factory` does this) share the spec steps
+    they compute; ``mapping.spec()`` must then build the same spec each time.
     """
 
-    def __init__(self, mapping: Mapping) -> None:
+    def __init__(self, mapping: Mapping, memo: _Memo | None = None) -> None:
         self.mapping = mapping
         self.spec = mapping.spec()
+        self._memo = memo if memo is not None else _Memo(mapping)
         self._is_final: Callable[[Any], bool] | None = getattr(self.spec, "is_final", None)
-        self.states: set[Hashable] = self._closure(set(self.spec.init_states()))
+        self.states: frozenset[Hashable] = self._memo.initial(self.spec)
         self.steps = 0
-
-    def _closure(self, states: set[Hashable]) -> set[Hashable]:
-        internal = self.mapping.internal
-        frontier = list(states)
-        seen = set(states)
-        while frontier:
-            s = frontier.pop()
-            for a in self.spec.actions(s):
-                if internal(a):
-                    t = self.spec.next_state(s, a)
-                    if t is not None and t not in seen:
-                        seen.add(t)
-                        frontier.append(t)
-                        if len(seen) > self.mapping.max_states:
-                            raise ConformanceError(
-                                f"{self.mapping.name}: more than {self.mapping.max_states} "
-                                "spec states are consistent with the events so far; the "
-                                "mapping's internal actions are too loose",
-                                event=None,
-                                states=[],
-                                enabled=[],
-                            )
-        return seen
 
     def _enabled(self) -> list[Action]:
         out: set[Action] = set()
@@ -189,19 +329,14 @@ class SpecMonitor:
         steps = self.mapping.translate(event, fields)
         if steps is None:
             return
+        memo, spec = self._memo, self.spec
         for predicate in steps:
-            nxt: set[Hashable] = set()
-            for s in self.states:
-                for a in self.spec.actions(s):
-                    if predicate(a):
-                        t = self.spec.next_state(s, a)
-                        if t is not None:
-                            nxt.add(t)
+            nxt = memo.step(spec, self.states, predicate)
             if not nxt:
                 shown = sorted(self.states, key=repr)[:4]
                 raise ConformanceError(
                     f"{self.mapping.name}: the spec cannot take event {_show(event, fields)} "
-                    f"(as {getattr(predicate, '__qualname__', predicate)}) after "
+                    f"(as {_describe(predicate)}) after "
                     f"{self.steps} matched events.\n"
                     f"  spec states the execution could be in ({len(self.states)}): "
                     + "; ".join(repr(s) for s in shown)
@@ -212,7 +347,7 @@ class SpecMonitor:
                     states=shown,
                     enabled=self._enabled(),
                 )
-            self.states = self._closure(nxt)
+            self.states = nxt
         self.steps += 1
 
     def on_end(self, ok: bool) -> None:
@@ -241,8 +376,8 @@ class _ExplorerMonitor:
 
     __slots__ = ("_inner",)
 
-    def __init__(self, mapping: Mapping) -> None:
-        self._inner = SpecMonitor(mapping)
+    def __init__(self, mapping: Mapping, memo: _Memo | None = None) -> None:
+        self._inner = SpecMonitor(mapping, memo)
 
     def on_event(self, name: str, fields: dict[str, Any], thread: str) -> None:
         try:
@@ -267,6 +402,9 @@ def monitor_factory(mapping: Mapping) -> Callable[[], _ExplorerMonitor]:
     """A ``monitor=`` factory for :func:`treadle_model.explore` checking ``mapping``.
 
     Each execution gets a fresh monitor; an event the spec cannot take fails
-    that execution with kind ``"conformance"``.
+    that execution with kind ``"conformance"``. The monitors share one memo of
+    spec steps (see :class:`_Memo`), so each spec transition is computed once
+    per scenario however many executions take it.
     """
-    return lambda: _ExplorerMonitor(mapping)
+    memo = _Memo(mapping)
+    return lambda: _ExplorerMonitor(mapping, memo)
