@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -48,6 +49,15 @@ def register(subparsers: Any) -> None:
         "--scenario", action="append", default=[], metavar="NAME", help="only this scenario"
     )
     parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="run the specs and scenarios on N worker processes (0: one per core); "
+        "the results are the serial run's",
+    )
+    parser.add_argument(
         "--replay",
         metavar="SCHEDULE",
         help="replay one failing schedule of the scenario named by --scenario",
@@ -82,6 +92,18 @@ class _Progress:
             self.stream.flush()
 
 
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--jobs takes a number of processes, not {text!r}"
+        ) from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("--jobs takes 0 (one per core) or a positive number")
+    return n or (os.cpu_count() or 1)
+
+
 def _preset(args: argparse.Namespace) -> Any:
     return "quick" if args.quick else "thorough" if args.thorough else "default"
 
@@ -111,29 +133,57 @@ def run_check(args: argparse.Namespace) -> int:
         return _replay(args, checks, preset)
 
     progress = _Progress(sys.stderr)
-    results = []
-    for check in checks:
-        results.append(
-            run_protocol(
-                check,
-                preset,
-                spec=not args.no_spec,
-                scenarios=not args.no_impl,
-                only=args.scenario,
-                progress=progress,
-            )
+    wall = time.perf_counter()
+    workers: list[Any] = []
+    if args.jobs > 1:
+        from treadle_model.protocols._parallel import run_parallel
+
+        results, workers = run_parallel(
+            [c.name for c in checks],
+            preset,
+            jobs=args.jobs,
+            spec=not args.no_spec,
+            scenarios=not args.no_impl,
+            only=args.scenario,
+            progress=progress,
         )
+    else:
+        results = []
+        for check in checks:
+            results.append(
+                run_protocol(
+                    check,
+                    preset,
+                    spec=not args.no_spec,
+                    scenarios=not args.no_impl,
+                    only=args.scenario,
+                    progress=progress,
+                )
+            )
+    wall = time.perf_counter() - wall
     progress.done()
     ok = all(r.ok for r in results)
     if args.json:
-        json.dump(
-            {"preset": preset, "ok": ok, "protocols": [r.to_json() for r in results]},
-            sys.stdout,
-            indent=2,
-        )
+        document: dict[str, Any] = {
+            "preset": preset,
+            "ok": ok,
+            "jobs": args.jobs,
+            "wall_seconds": round(wall, 3),
+            "protocols": [r.to_json() for r in results],
+        }
+        if workers:
+            document["workers"] = [w.to_json() for w in workers]
+        json.dump(document, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         _print_table(results, preset, verbose=args.verbose, out=sys.stdout)
+        if workers:
+            died = [w for w in workers if w.died]
+            sys.stdout.write(
+                f"\n{args.jobs} worker processes, {wall:.1f}s wall time"
+                + (f", {len(died)} died" if died else "")
+                + "\n"
+            )
     _print_failures(results, preset, out=sys.stdout if not args.json else sys.stderr)
     return 0 if ok else 1
 
