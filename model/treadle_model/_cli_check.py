@@ -9,10 +9,12 @@ trace and the command that replays it), 2 on bad usage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 __all__ = ["register", "run_check"]
@@ -58,6 +60,12 @@ def register(subparsers: Any) -> None:
         "the results are the serial run's",
     )
     parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the specs and scenarios as tasks on the Ray cluster at ADDRESS "
+        "('local' starts a throwaway local cluster; needs pip install 'treadle[cluster]')",
+    )
+    parser.add_argument(
         "--replay",
         metavar="SCHEDULE",
         help="replay one failing schedule of the scenario named by --scenario",
@@ -90,6 +98,20 @@ class _Progress:
         if self.tty and self.width:
             self.stream.write("\r" + " " * self.width + "\r")
             self.stream.flush()
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to file descriptor 1 to stderr while this runs."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _jobs(text: str) -> int:
@@ -135,7 +157,27 @@ def run_check(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stderr)
     wall = time.perf_counter()
     workers: list[Any] = []
-    if args.jobs > 1:
+    if args.ray is not None:
+        from treadle_model.protocols._parallel import run_ray
+
+        try:
+            # Ray's own processes print to the driver's stdout; keep it for our output.
+            with _stdout_to_stderr():
+                results, workers = run_ray(
+                    [c.name for c in checks],
+                    preset,
+                    address=args.ray,
+                    jobs=args.jobs if args.jobs > 1 else 0,
+                    spec=not args.no_spec,
+                    scenarios=not args.no_impl,
+                    only=args.scenario,
+                    progress=progress,
+                )
+        except RuntimeError as exc:
+            progress.done()
+            print(f"treadle check: {exc}", file=sys.stderr)
+            return 2
+    elif args.jobs > 1:
         from treadle_model.protocols._parallel import run_parallel
 
         results, workers = run_parallel(
@@ -180,7 +222,9 @@ def run_check(args: argparse.Namespace) -> int:
         if workers:
             died = [w for w in workers if w.died]
             sys.stdout.write(
-                f"\n{args.jobs} worker processes, {wall:.1f}s wall time"
+                f"\n{len(workers) if args.ray else args.jobs} worker processes"
+                + (" on Ray" if args.ray else "")
+                + f", {wall:.1f}s wall time"
                 + (f", {len(died)} died" if died else "")
                 + "\n"
             )

@@ -41,7 +41,7 @@ from treadle_model.protocols._run import (
     load_all,
 )
 
-__all__ = ["Task", "WorkerStats", "run_parallel"]
+__all__ = ["Task", "WorkerStats", "run_parallel", "run_ray"]
 
 # Test hook: a worker given the task with this label kills itself with SIGKILL
 # (a real kill of a real process), so the tests can show a dead worker reported.
@@ -292,3 +292,84 @@ def _assemble(
     for name, errs in errors.items():
         out[name].error = "; ".join(errs)
     return list(out.values())
+
+
+def _ray_task(task: Task, preset: Preset) -> tuple[str, Any, int]:
+    """One task on a Ray worker: ``(status, value, pid)`` as :func:`_worker_main` sends."""
+    try:
+        return "ok", _run_task(task, preset), os.getpid()
+    except Exception as exc:
+        return "error", f"{type(exc).__name__}: {exc}", os.getpid()
+
+
+def run_ray(
+    names: Sequence[str],
+    preset: Preset,
+    *,
+    address: str,
+    jobs: int = 0,
+    spec: bool = True,
+    scenarios: bool = True,
+    only: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[ProtocolResult], list[WorkerStats]]:
+    """:func:`run_parallel`'s results, with each task a Ray task on the cluster at ``address``.
+
+    ``address="local"`` starts a throwaway local cluster (``jobs`` CPUs, 0: one
+    per core) and stops it afterwards; any other address (``auto``,
+    ``ray://host:10001``, ``host:6379``) joins an existing cluster, whose
+    nodes must have treadle installed. The driver keeps only one result
+    record per task. Tasks are not retried (``max_retries=0``): a worker
+    that dies fails its task, named, as with local processes.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError(
+            "--ray needs Ray: pip install 'treadle[cluster]' (or pip install ray)"
+        ) from None
+    import logging
+
+    say = progress or (lambda line: None)
+    tasks = plan(names, preset, spec=spec, scenarios=scenarios, only=only)
+    checks = load_all(names)
+    started_here = not ray.is_initialized()
+    if started_here:
+        kwargs: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
+        if address == "local":
+            kwargs["num_cpus"] = jobs or (os.cpu_count() or 1)
+            kwargs["include_dashboard"] = False
+        ray.init(address=address, **kwargs)
+    try:
+        remote = ray.remote(max_retries=0)(_ray_task)
+        refs = {remote.remote(t, preset): t for t in tasks}
+        results: dict[Task, SpecResult | ScenarioResult | str] = {}
+        by_pid: dict[int, WorkerStats] = {}
+        left = list(refs)
+        begun = time.perf_counter()
+        while left:
+            ready, left = ray.wait(left, num_returns=1)
+            for ref in ready:
+                task = refs[ref]
+                try:
+                    status, value, pid = ray.get(ref)
+                except Exception as exc:  # the worker died, or Ray could not run the task
+                    results[task] = f"its Ray worker failed: {type(exc).__name__}: {exc}"
+                    continue
+                stats = by_pid.setdefault(pid, WorkerStats(len(by_pid), pid))
+                stats.tasks += 1
+                if status == "ok":
+                    results[task] = value
+                    stats.busy += value.elapsed
+                    if isinstance(value, ScenarioResult):
+                        stats.executions += value.executions
+                    else:
+                        stats.states += value.states
+                else:
+                    results[task] = str(value)
+            say(f"{len(results)}/{len(tasks)} tasks done on Ray "
+                f"({time.perf_counter() - begun:.0f}s)")  # fmt: skip
+    finally:
+        if started_here:
+            ray.shutdown()
+    return _assemble(checks, tasks, results), list(by_pid.values())
