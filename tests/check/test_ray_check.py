@@ -1,7 +1,7 @@
 """``treadle check --ray local``: a real local Ray cluster gives the serial run's results.
 
-Ray is the optional ``cluster`` extra. These tests skip only when it is not
-installed and ``TREADLE_REQUIRE_RAY`` is unset; CI sets it, so there they run.
+Ray is the optional ``cluster`` extra for users, and part of ``dev``: the tests
+always run, each starting (and stopping) a real local cluster.
 """
 
 from __future__ import annotations
@@ -13,12 +13,8 @@ import subprocess
 import sys
 from typing import Any
 
-import pytest
-
 if importlib.util.find_spec("ray") is None:
-    if os.environ.get("TREADLE_REQUIRE_RAY"):
-        raise RuntimeError("TREADLE_REQUIRE_RAY is set but ray is not installed")
-    pytest.skip("ray is not installed (pip install 'treadle[cluster]')", allow_module_level=True)
+    raise RuntimeError("the tests need ray: pip install -e '.[dev]'")
 
 
 def _check(*args: str, env: dict[str, str] | None = None) -> tuple[int, Any, str]:
