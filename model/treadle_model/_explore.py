@@ -28,7 +28,7 @@ from treadle_model._runtime import (
     PendingFailure,
     greenlet_available,
 )
-from treadle_model._schedule import decode, encode
+from treadle_model._schedule import decode_mode, encode
 from treadle_model._scheduler import Scheduler
 from treadle_model._trace import format_trace, linearize
 
@@ -61,7 +61,7 @@ class _Settings:
     stop_on_first: bool
     strategy: str
     seed: int | None
-    interrupt_main: bool
+    interrupt_main: bool | str
     spurious: int
     timeouts: str
     invariant: Callable[[], object] | None
@@ -132,9 +132,10 @@ def _settings(
         s = _int_option("spurious_wakeups", spurious_wakeups, minimum=0, allow_none=False)
         assert s is not None
         spur = s
+    if interrupt_main != "anywhere" and not isinstance(interrupt_main, bool):
+        raise TypeError(f"interrupt_main must be True, False or 'anywhere', not {interrupt_main!r}")
     for name, flag in (
         ("stop_on_first", stop_on_first),
-        ("interrupt_main", interrupt_main),
         ("detect_races", detect_races),
     ):
         if not isinstance(flag, bool):
@@ -149,7 +150,7 @@ def _settings(
         stop_on_first=bool(stop_on_first),
         strategy=str(strategy),
         seed=sd,
-        interrupt_main=bool(interrupt_main),
+        interrupt_main=interrupt_main if interrupt_main == "anywhere" else bool(interrupt_main),
         spurious=spur,
         timeouts=str(timeouts),
         invariant=invariant,  # type: ignore[arg-type]
@@ -168,7 +169,7 @@ def explore(
     stop_on_first: bool = True,
     strategy: str = "dpor",
     seed: int | None = None,
-    interrupt_main: bool = False,
+    interrupt_main: bool | str = False,
     spurious_wakeups: bool | int = False,
     timeouts: str = "when_stuck",
     invariant: Callable[[], object] | None = None,
@@ -195,7 +196,10 @@ def explore(
             ``"random"`` or ``"pct"`` (seeded by ``seed``).
         seed: for ``"random"``/``"pct"`` (default 0).
         interrupt_main: also explore a KeyboardInterrupt raised in the main
-            thread at each of its scheduling points (one per execution).
+            thread at each of its scheduling points (one per execution);
+            ``"anywhere"``: also at every other point where CPython checks for
+            signals on the main thread (function entries, loop back-edges,
+            returns from calls), as a real Ctrl-C can land.
         spurious_wakeups: let ``Condition.wait`` return without a notify (True:
             once per execution; an int: that many times).
         timeouts: ``"when_stuck"`` (a timed wait or sleep ends only when no
@@ -266,7 +270,7 @@ def replay(
     Raises:
         ValueError: ``schedule`` is not a schedule string, or a bad option.
     """
-    steps, variant = decode(schedule)
+    steps, variant, anywhere = decode_mode(schedule)
     for name in ignored:
         if name not in (
             "max_executions",
@@ -286,7 +290,7 @@ def replay(
         stop_on_first=True,
         strategy="dpor",
         seed=None,
-        interrupt_main=variant is not None,
+        interrupt_main="anywhere" if anywhere else variant is not None,
         spurious_wakeups=spurious_wakeups,
         timeouts=timeouts,
         invariant=invariant,
@@ -584,7 +588,7 @@ class _Explorer:
             return Failure(
                 kind=pf.kind,
                 message=pf.message,
-                schedule=encode(ex.schedule, variant),
+                schedule=self._encode(ex.schedule, variant),
                 trace=(),
                 exception=pf.exception,
                 replay_call="",
@@ -603,25 +607,34 @@ class _Explorer:
             return Failure(
                 kind=pf.kind,
                 message=pf.message,
-                schedule=encode(ex.schedule, variant),
+                schedule=self._encode(ex.schedule, variant),
                 trace=(),
                 exception=pf.exception,
-                replay_call=self._replay_call(encode(ex.schedule, variant)),
+                replay_call=self._replay_call(self._encode(ex.schedule, variant)),
             )
         cex, cpf = best
         return self._build(cex, cpf, variant)
 
     def _build(self, ex: Execution, pf: PendingFailure, variant: int | None) -> Failure:
-        schedule = encode(ex.schedule, variant)
+        schedule = self._encode(ex.schedule, variant)
         upto = None if pf.kind in ("deadlock", "lost_wakeup", "leaked_thread") else pf.step
+        message = pf.message
+        if ex.intr_where:
+            message += (
+                f" (after a KeyboardInterrupt in 'main' at {ex.intr_where}, a point where "
+                "CPython checks for signals)"
+            )
         return Failure(
             kind=pf.kind,
-            message=pf.message,
+            message=message,
             schedule=schedule,
             trace=format_trace(ex, upto) if ex.capture else (),
             exception=pf.exception,
             replay_call=self._replay_call(schedule),
         )
+
+    def _encode(self, steps: list[int], variant: int | None) -> str:
+        return encode(steps, variant, self.s.interrupt_main == "anywhere")
 
     def _replay_call(self, schedule: str) -> str:
         body = self.body

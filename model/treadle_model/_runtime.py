@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal as _signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
@@ -117,6 +118,8 @@ TIMEOUT_MODES = {"when_stuck": WHEN_STUCK, "always": ALWAYS, "never": NEVER}
 
 _WAIT_POINT_FORMS = (F_TO, F_SPUR, F_INTR_WAIT)
 
+_SIGINT = _signal.SIGINT
+_DEFAULT_INT = _signal.default_int_handler
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _SYNC_FILE = os.path.abspath(sync.__file__)
 if _SYNC_FILE.endswith((".pyc", ".pyo")):  # pragma: no cover
@@ -132,7 +135,7 @@ class Options(NamedTuple):
     invariant: Callable[[], object] | None
     detect_races: bool
     monitor: Callable[[], Any] | None
-    interrupt: bool
+    interrupt: bool | str  # False, True (at scheduling points) or "anywhere"
 
 
 class Context:
@@ -506,6 +509,8 @@ class Execution:
     aborted = ""
     injected: BaseException | None = None
     interrupted = False
+    # Where a KeyboardInterrupt raised at a signal check point landed ("file:line").
+    intr_where = ""
     hook: Callable[[Any], object] = staticmethod(_default_excepthook)
     last_global: Ev | None = None
     current: VThread | None = None
@@ -647,10 +652,14 @@ class Execution:
         self.op(K_EXIT, th, None)
 
     def _raised(self, th: VThread, exc: BaseException) -> None:
+        converted = ""
         if th.tid == MAIN_TID:
             injected = self.injected
-            if injected is not None and _chains_to(exc, injected):
-                return
+            if injected is not None:
+                if isinstance(exc, KeyboardInterrupt):
+                    return  # the interrupt itself, or one delivered again after a deferral
+                if _chains_to(exc, injected):
+                    converted = "the injected KeyboardInterrupt was turned into another exception: "
             where = "the explored function"
         else:
             where = f"thread {th._name!r}"
@@ -659,7 +668,8 @@ class Execution:
         self.fail(
             "exception",
             step,
-            f"{where} raised {type(exc).__name__}: {exc}" + (f" (at {at})" if at else ""),
+            f"{converted}{where} raised {type(exc).__name__}: {exc}"
+            + (f" (at {at})" if at else ""),
             exc,
         )
         if th.tid != MAIN_TID:
@@ -676,6 +686,22 @@ class Execution:
                         f"the thread exception hook raised {type(hook_exc).__name__}: {hook_exc}",
                         hook_exc,
                     )
+
+    def _check_point(self) -> bool:
+        """A CPython signal check point in the main thread: is the interrupt due here?"""
+        me = self.main
+        assert me is not None
+        hit = me.intr_count == me.intr_at
+        me.intr_count += 1
+        if me.intr_count > self.max_intr:
+            self.max_intr = me.intr_count
+        if hit:
+            self.interrupted = True
+        return hit
+
+    def _set_injected(self, exc: BaseException, where: str) -> None:
+        self.injected = exc
+        self.intr_where = where
 
     def interrupt(self, th: VThread) -> BaseException:
         exc = KeyboardInterrupt()
@@ -695,6 +721,16 @@ class Execution:
         me.arg2 = arg2
         if self.extras:
             me.intr = me.intr_count == me.intr_at
+            if me.intr and kind in INTERRUPTIBLE:
+                handler = _signal.getsignal(_SIGINT)
+                if handler is not _DEFAULT_INT and callable(handler):
+                    # CPython runs the code's own SIGINT handler where the
+                    # blocking call is interrupted; if it returns, the call
+                    # carries on.
+                    me.intr = False
+                    self.interrupted = True
+                    self.injected = KeyboardInterrupt()
+                    handler(_SIGINT, None)
             if self.capture:
                 me.loc = _user_location()
         if self.priming is me:
@@ -1306,6 +1342,18 @@ class Execution:
         self.main = main
         self.current = main
         _running[0] = self
+        points = None
+        if self.ctx.options.interrupt == "anywhere":
+            from treadle_model._checkpoints import CheckPoints
+
+            points = CheckPoints(
+                Execution._thread_main.__code__,
+                _SYNC_FILE,
+                lambda: self.current is main,
+                self._check_point,
+                self._set_injected,
+            )
+            points.install()
         try:
             main.glet.switch((self, main))
             while not self.over:
@@ -1315,8 +1363,13 @@ class Execution:
                 self.current = th
                 th.glet.switch()
             self.current = None
+            if points is not None:
+                points.uninstall()
+                points = None
             self._finish()
         finally:
+            if points is not None:
+                points.uninstall()
             _running[0] = None
 
     def _finish(self) -> None:
