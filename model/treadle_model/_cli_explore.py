@@ -152,8 +152,9 @@ def run_explore(args: argparse.Namespace) -> int:
 
     try:
         body = _load(args.target)
-    except (ValueError, ImportError, AttributeError) as exc:
-        print(f"treadle explore: cannot load {args.target!r}: {exc}", file=sys.stderr)
+    except (ValueError, ImportError, AttributeError, SyntaxError) as exc:
+        print(f"treadle explore: cannot load {args.target!r}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)  # fmt: skip
         return 2
     options: dict[str, Any] = {
         "spurious_wakeups": args.spurious_wakeups,

@@ -330,10 +330,21 @@ def _cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
 
 def _run(handler: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
+        if getattr(args, "max_states", None) is not None and args.max_states < 1:
+            print(f"treadle spec: error: --max-states must be at least 1, got {args.max_states}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         try:
             status: int = handler(args, sys.stdout)
         except _UsageError as exc:
             print(f"treadle spec: error: {exc}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:
+            raise  # the reader of stdout went away: cli.main ends quietly
+        except OSError as exc:  # -o into a missing directory, a read-only file...
+            name = exc.filename if exc.filename is not None else ""
+            print(f"treadle spec: error: cannot write {name}: {exc.strerror or exc}",
+                  file=sys.stderr)  # fmt: skip
             return 2
         return status
 

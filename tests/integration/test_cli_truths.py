@@ -69,6 +69,10 @@ def test_an_unknown_scenario_is_refused_naming_the_known_ones(
         (["spec", "check", "pump", "--const", "nope=1"], "has no constant nope"),
         (["spec", "graph", "pump", "-o", "g.png"], "-o must end in .dot, .gv or .svg"),
         (["explore", RACY, "--replay", "not a schedule"], "schedule"),
+        (["explore", RACY, "--max-executions", "-1"], "max_executions must be at least 1"),
+        (["explore", "tests/no_such_file.py:f"], "no file tests/no_such_file.py"),
+        (["spec", "check", "pump", "--max-states", "-5"], "--max-states must be at least 1"),
+        (["spec", "graph", "pump", "-o", "/nonexistent/dir/g.dot"], "cannot write"),
     ],
 )
 def test_bad_input_exits_2_with_a_message_naming_the_problem(
@@ -78,6 +82,15 @@ def test_bad_input_exits_2_with_a_message_naming_the_problem(
     captured = capsys.readouterr()
     assert fragment in captured.err
     assert "Traceback" not in captured.err
+
+
+def test_a_script_that_does_not_compile_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "broken.py"
+    script.write_text("def f(:\n")
+    assert main(["explore", f"{script}:f"]) == 2
+    assert "SyntaxError" in capsys.readouterr().err
 
 
 def test_a_malformed_replay_schedule_for_a_scenario_exits_2(
