@@ -600,14 +600,16 @@ class _Explorer:
                 ):
                     best = alt
         if best is None:
+            schedule = encode(ex.schedule, variant)
+            call, exact = replay_line(self.body, schedule, self.s)
             return Failure(
                 kind=pf.kind,
                 message=pf.message,
-                schedule=encode(ex.schedule, variant),
+                schedule=schedule,
                 trace=(),
                 exception=pf.exception,
-                replay_call=self._replay_call(encode(ex.schedule, variant)),
-                replay_exact=self._replay_exact(encode(ex.schedule, variant)),
+                replay_call=call,
+                replay_exact=exact,
             )
         cex, cpf = best
         return self._build(cex, cpf, variant)
@@ -615,21 +617,16 @@ class _Explorer:
     def _build(self, ex: Execution, pf: PendingFailure, variant: int | None) -> Failure:
         schedule = encode(ex.schedule, variant)
         upto = None if pf.kind in ("deadlock", "lost_wakeup", "leaked_thread") else pf.step
+        call, exact = replay_line(self.body, schedule, self.s)
         return Failure(
             kind=pf.kind,
             message=pf.message,
             schedule=schedule,
             trace=format_trace(ex, upto) if ex.capture else (),
             exception=pf.exception,
-            replay_call=self._replay_call(schedule),
-            replay_exact=self._replay_exact(schedule),
+            replay_call=call,
+            replay_exact=exact,
         )
-
-    def _replay_call(self, schedule: str) -> str:
-        return replay_line(self.body, schedule, self.s)[0]
-
-    def _replay_exact(self, schedule: str) -> bool:
-        return replay_line(self.body, schedule, self.s)[1]
 
 
 def _qualified(obj: object) -> str | None:

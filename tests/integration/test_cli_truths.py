@@ -231,3 +231,12 @@ def test_piping_into_head_prints_the_first_lines_and_no_error() -> None:
     ran = _shell("treadle spec show pump | head -n 2")
     assert ran.stdout.splitlines()[0].startswith("SPEC pump")
     assert "Traceback" not in ran.stderr and "BrokenPipe" not in ran.stderr, ran.stderr
+
+
+def test_a_local_invariant_makes_the_replay_call_a_template() -> None:
+    from tests.integration.programs import racy_counter
+
+    (failure,) = explore(racy_counter, invariant=lambda: True).failures
+    assert not failure.replay_exact
+    assert failure.replay_call.endswith(", invariant=...)")
+    assert _replay_lines(str(failure)) == []
