@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -17,7 +18,9 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-__all__ = ["register", "run_check"]
+from treadle_model._report import shell_quote
+
+__all__ = ["register", "replay_command", "run_check"]
 
 
 def register(subparsers: Any) -> None:
@@ -153,6 +156,24 @@ def run_check(args: argparse.Namespace) -> int:
     checks = load_all(args.protocols)
     if args.replay is not None:
         return _replay(args, checks, preset)
+    if args.scenario:
+        known = [s.name for c in checks for s in c.scenarios(preset, None)]
+        missing = [n for n in args.scenario if n not in known]
+        if missing:
+            where = ", ".join(c.name for c in checks)
+            print(
+                f"treadle check: no scenario {', '.join(repr(n) for n in missing)} in {where} "
+                f"at {preset} sizes; known: {', '.join(repr(n) for n in known)}",
+                file=sys.stderr,
+            )
+            return 2
+        if args.no_impl:
+            print("treadle check: --scenario needs the impl explorations (drop --no-impl)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+    if args.no_spec and args.no_impl:
+        print("treadle check: --no-spec with --no-impl leaves nothing to check", file=sys.stderr)
+        return 2
 
     progress = _Progress(sys.stderr)
     wall = time.perf_counter()
@@ -313,12 +334,18 @@ def _print_failures(results: list[Any], preset: str, *, out: TextIO) -> None:
             if not sc.exhaustive and not sc.failures:
                 out.write(f"\n{r.name}: scenario {sc.name!r} was not explored exhaustively\n")
             for f in sc.failures:
-                flag = {"quick": " --quick", "thorough": " --thorough"}.get(preset, "")
-                out.write(f"\n{r.name}: scenario {sc.name!r} failed:\n{f}\n")
-                out.write(
-                    f"replay with: treadle check {r.name}{flag} --scenario {sc.name!r} "
-                    f"--replay {f.schedule!r}\n"
-                )
+                command = replay_command(r.name, preset, sc.name, f.schedule)
+                shown = dataclasses.replace(f, replay_call=command, replay_exact=True)
+                out.write(f"\n{r.name}: scenario {sc.name!r} failed:\n{shown}\n")
+
+
+def replay_command(protocol: str, preset: str, scenario: str, schedule: str) -> str:
+    """The ``treadle check`` command that replays one failing schedule of a scenario."""
+    flag = {"quick": " --quick", "thorough": " --thorough"}.get(preset, "")
+    return (
+        f"treadle check {protocol}{flag} --scenario {shell_quote(scenario)} "
+        f"--replay {shell_quote(schedule)}"
+    )
 
 
 def _replay(args: argparse.Namespace, checks: list[Any], preset: Any) -> int:
@@ -341,8 +368,14 @@ def _replay(args: argparse.Namespace, checks: list[Any], preset: Any) -> int:
     options = dict(scenario.options)
     if scenario.mapping is not None:
         options["monitor"] = monitor_factory(scenario.mapping)
-    report = replay(scenario.body, args.replay, **options)
-    print(report)
+    try:
+        report = replay(scenario.body, args.replay, **options)
+    except ValueError as exc:
+        print(f"treadle check: bad --replay schedule {args.replay!r}: {exc}", file=sys.stderr)
+        return 2
+    print(report._summary())
+    command = replay_command(check.name, preset, scenario.name, args.replay)
     for f in report.failures:
-        print(f)
+        print()
+        print(dataclasses.replace(f, replay_call=command, replay_exact=True))
     return 0 if report.ok else 1

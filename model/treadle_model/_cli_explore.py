@@ -27,7 +27,11 @@ def register(subparsers: Any) -> None:
             "interleaving by default). Exits 1 if an execution fails."
         ),
     )
-    parser.add_argument("target", metavar="MODULE:FUNCTION", help="the function to explore")
+    parser.add_argument(
+        "target",
+        metavar="MODULE:FUNCTION",
+        help="the function to explore (MODULE may also be a path to a .py file)",
+    )
     parser.add_argument(
         "--strategy",
         choices=("dpor", "dfs", "random", "pct"),
@@ -49,6 +53,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--timeouts", choices=("when_stuck", "always", "never"), default="when_stuck"
     )
+    parser.add_argument(
+        "--detect-races", action="store_true", help="report Cell accesses not ordered by sync"
+    )
     parser.add_argument("--all", action="store_true", help="keep going after the first failure")
     parser.add_argument("--replay", metavar="SCHEDULE", help="run exactly this schedule")
     parser.set_defaults(func=run_explore)
@@ -60,13 +67,51 @@ def _load(target: str) -> Callable[[], object]:
         raise ValueError(f"expected MODULE:FUNCTION, got {target!r}")
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")  # like `python -m`: the current directory is importable
-    module = importlib.import_module(module_name)
+    module = _import(module_name)
     obj: Any = module
     for part in attr.split("."):
         obj = getattr(obj, part)
     if not callable(obj):
         raise ValueError(f"{target} is not callable")
     return obj  # type: ignore[no-any-return]
+
+
+def _import(module_name: str) -> Any:
+    """A module by dotted name, or a script by path (``dir/script.py``)."""
+    if not module_name.endswith(".py"):
+        return importlib.import_module(module_name)
+    from importlib.util import module_from_spec, spec_from_file_location
+    from pathlib import Path
+
+    path = Path(module_name)
+    if not path.is_file():
+        raise ImportError(f"no file {module_name}")
+    name = path.stem
+    spec = spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {module_name}")
+    module = module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _command(args: argparse.Namespace, schedule: str) -> str:
+    """The ``treadle explore`` command that replays ``schedule`` with these options."""
+    import shlex
+
+    from treadle_model._report import shell_quote
+
+    flags = ""
+    if args.max_steps is not None:
+        flags += f" --max-steps {args.max_steps}"
+    if args.timeouts != "when_stuck":
+        flags += f" --timeouts {args.timeouts}"
+    if args.spurious_wakeups:
+        flags += " --spurious-wakeups"
+    if args.detect_races:
+        flags += " --detect-races"
+    return f"treadle explore {shlex.quote(args.target)}{flags} --replay {shell_quote(schedule)}"
 
 
 class _Live:
@@ -107,12 +152,14 @@ def run_explore(args: argparse.Namespace) -> int:
 
     try:
         body = _load(args.target)
-    except (ValueError, ImportError, AttributeError) as exc:
-        print(f"treadle explore: cannot load {args.target!r}: {exc}", file=sys.stderr)
+    except (ValueError, ImportError, AttributeError, SyntaxError) as exc:
+        print(f"treadle explore: cannot load {args.target!r}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)  # fmt: skip
         return 2
     options: dict[str, Any] = {
         "spurious_wakeups": args.spurious_wakeups,
         "timeouts": args.timeouts,
+        "detect_races": args.detect_races,
     }
     if args.max_steps is not None:
         options["max_steps"] = args.max_steps
@@ -136,14 +183,11 @@ def run_explore(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as exc:
         print(f"treadle explore: {exc}", file=sys.stderr)
         return 2
-    print(report)
+    import dataclasses
+
+    print(report._summary())
     for failure in report.failures:
         print()
-        print(failure)
-        flags = "".join(
-            f" --{k.replace('_', '-')}" for k in ("spurious_wakeups",) if options.get(k)
-        )
-        if args.timeouts != "when_stuck":
-            flags += f" --timeouts {args.timeouts}"
-        print(f"\nreplay with: treadle explore {args.target}{flags} --replay {failure.schedule!r}")
+        print(dataclasses.replace(failure, replay_call=_command(args, failure.schedule),
+                                  replay_exact=True))  # fmt: skip
     return 0 if report.ok else 1

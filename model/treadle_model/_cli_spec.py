@@ -27,7 +27,13 @@ from typing import Any, TextIO
 from treadle_model.checker import SpecReport, check_spec, explore_graph
 from treadle_model.spec import Spec, SpecModule, state_variables
 
-__all__ = ["register", "render_dot", "render_spec"]
+__all__ = ["GRAPHVIZ_MISSING", "register", "render_dot", "render_spec"]
+
+GRAPHVIZ_MISSING = (
+    "writing SVG needs Graphviz's `dot` program on PATH, and there is none. Install "
+    "Graphviz (Debian/Ubuntu: `apt-get install graphviz`; Fedora: `dnf install graphviz`; "
+    "macOS: `brew install graphviz`), or write the DOT text instead with -o FILE.dot"
+)
 
 
 def _specs() -> dict[str, SpecModule]:
@@ -308,9 +314,7 @@ def _cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
     if suffix == ".svg":
         exe = shutil.which("dot")
         if exe is None:
-            raise _UsageError(
-                "writing SVG needs Graphviz's `dot` on PATH; install graphviz or use -o FILE.dot"
-            )
+            raise _UsageError(GRAPHVIZ_MISSING)
         proc = subprocess.run([exe, "-Tsvg"], input=dot.encode(), capture_output=True, check=False)
         if proc.returncode != 0:
             raise _UsageError(f"dot failed: {proc.stderr.decode(errors='replace').strip()}")
@@ -326,10 +330,21 @@ def _cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
 
 def _run(handler: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
+        if getattr(args, "max_states", None) is not None and args.max_states < 1:
+            print(f"treadle spec: error: --max-states must be at least 1, got {args.max_states}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         try:
             status: int = handler(args, sys.stdout)
         except _UsageError as exc:
             print(f"treadle spec: error: {exc}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:
+            raise  # the reader of stdout went away: cli.main ends quietly
+        except OSError as exc:  # -o into a missing directory, a read-only file...
+            name = exc.filename if exc.filename is not None else ""
+            print(f"treadle spec: error: cannot write {name}: {exc.strerror or exc}",
+                  file=sys.stderr)  # fmt: skip
             return 2
         return status
 

@@ -604,13 +604,16 @@ class _Explorer:
                 ):
                     best = alt
         if best is None:
+            schedule = self._encode(ex.schedule, variant)
+            call, exact = replay_line(self.body, schedule, self.s)
             return Failure(
                 kind=pf.kind,
                 message=pf.message,
-                schedule=self._encode(ex.schedule, variant),
+                schedule=schedule,
                 trace=(),
                 exception=pf.exception,
-                replay_call=self._replay_call(self._encode(ex.schedule, variant)),
+                replay_call=call,
+                replay_exact=exact,
             )
         cex, cpf = best
         return self._build(cex, cpf, variant)
@@ -624,38 +627,98 @@ class _Explorer:
                 f" (after a KeyboardInterrupt in 'main' at {ex.intr_where}, a point where "
                 "CPython checks for signals)"
             )
+        call, exact = replay_line(self.body, schedule, self.s)
         return Failure(
             kind=pf.kind,
             message=message,
             schedule=schedule,
             trace=format_trace(ex, upto) if ex.capture else (),
             exception=pf.exception,
-            replay_call=self._replay_call(schedule),
+            replay_call=call,
+            replay_exact=exact,
         )
 
     def _encode(self, steps: list[int], variant: int | None) -> str:
         return encode(steps, variant, self.s.interrupt_main == "anywhere")
 
-    def _replay_call(self, schedule: str) -> str:
-        body = self.body
-        mod = getattr(body, "__module__", None)
-        qual = getattr(body, "__qualname__", None)
-        target = f"{mod}.{qual}" if mod and qual and "<" not in qual else "body"
-        s = self.s
-        extra = ""
+
+def _qualified(obj: object) -> str | None:
+    """``module.qualname`` of a module-level function (not ``__main__``), else None."""
+    mod = getattr(obj, "__module__", None)
+    qual = getattr(obj, "__qualname__", None)
+    if not mod or not qual or "<" in qual or mod == "__main__":
+        return None
+    return f"{mod}.{qual}"
+
+
+def _main_target(body: object) -> str | None:
+    """The ``treadle explore`` target of a top-level function in ``__main__``."""
+    import os
+    import sys
+
+    qual = getattr(body, "__qualname__", None)
+    if getattr(body, "__module__", None) != "__main__" or not qual or "<" in qual:
+        return None
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and getattr(spec, "name", None):
+        return f"{spec.name}:{qual}"  # run with `python -m`
+    path = getattr(main, "__file__", None)
+    if not path:
+        return None  # an interactive session: nothing to import it from
+    rel = os.path.relpath(os.path.abspath(path))
+    return f"{rel if not rel.startswith('..') else os.path.abspath(path)}:{qual}"
+
+
+def replay_line(body: object, schedule: str, s: _Settings) -> tuple[str, bool]:
+    """What replays ``schedule`` of ``body`` under settings ``s``, and whether it is exact.
+
+    A module-level function gives ``treadle_model.replay(module.function,
+    'schedule', ...)``; a top-level function of ``__main__`` gives the
+    ``treadle explore`` command (the module ``__main__`` names is gone once
+    the script ends). Anything that cannot be named (a closure, a local
+    invariant or monitor) is written as ``...`` and the line is marked
+    inexact.
+    """
+    import shlex
+
+    from treadle_model._report import shell_quote
+
+    exact = True
+    main_target = _main_target(body)
+    if main_target is not None:
+        flags = ""
         if s.max_steps != DEFAULT_MAX_STEPS:
-            extra += f", max_steps={s.max_steps}"
+            flags += f" --max-steps {s.max_steps}"
         if s.timeouts != "when_stuck":
-            extra += f", timeouts={s.timeouts!r}"
+            flags += f" --timeouts {s.timeouts}"
         if s.spurious:
-            extra += f", spurious_wakeups={s.spurious}"
+            flags += " --spurious-wakeups"
         if s.detect_races:
-            extra += ", detect_races=True"
-        if s.invariant is not None:
-            extra += ", invariant=..."
-        if s.monitor is not None:
-            extra += ", monitor=..."
-        return f"treadle_model.replay({target}, {schedule!r}{extra})"
+            flags += " --detect-races"
+        if s.invariant is not None or s.monitor is not None:
+            exact = False  # the command line cannot pass them
+        cmd = f"treadle explore {shlex.quote(main_target)}{flags} --replay {shell_quote(schedule)}"
+        return cmd, exact
+    target = _qualified(body)
+    if target is None:
+        target, exact = "body", False
+    extra = ""
+    if s.max_steps != DEFAULT_MAX_STEPS:
+        extra += f", max_steps={s.max_steps}"
+    if s.timeouts != "when_stuck":
+        extra += f", timeouts={s.timeouts!r}"
+    if s.spurious:
+        extra += f", spurious_wakeups={s.spurious}"
+    if s.detect_races:
+        extra += ", detect_races=True"
+    for name, fn in (("invariant", s.invariant), ("monitor", s.monitor)):
+        if fn is not None:
+            named = _qualified(fn)
+            if named is None:
+                exact = False
+            extra += f", {name}={named or '...'}"
+    return f"treadle_model.replay({target}, {schedule!r}{extra})", exact
 
 
 def _first(failures: list[PendingFailure]) -> PendingFailure:

@@ -33,6 +33,13 @@ FAILURE_KINDS: tuple[str, ...] = (
 )
 
 
+def shell_quote(text: str) -> str:
+    """``text`` as one shell word, always in quotes (``'0*2,1'``) so it reads the same."""
+    import shlex
+
+    return f"'{text}'" if "'" not in text else shlex.quote(text)
+
+
 class MonitorViolation(Exception):
     """Raised by a monitor (``explore(monitor=...)``) to fail the current execution.
 
@@ -62,7 +69,15 @@ class Failure:
             object, and the source line of the user code that called the
             facade (shown with the fewest preemptions found).
         exception: the exception, for ``kind == "exception"`` (else ``None``).
-        replay_call: the Python call that replays this failure.
+        replay_call: what replays this failure: a Python call naming the
+            function by its module (``treadle_model.replay(mod.fn, '...')``,
+            run after ``import treadle_model, mod``), or for code in
+            ``__main__`` the ``treadle explore`` command; empty when neither
+            can be written out.
+        replay_exact: False when ``replay_call`` leaves out something it
+            cannot name (a closure as the body, an ``invariant=`` or
+            ``monitor=`` defined inside a function): then it is printed as a
+            template, not as a line to paste.
     """
 
     kind: str
@@ -71,6 +86,7 @@ class Failure:
     trace: tuple[str, ...] = ()
     exception: BaseException | None = None
     replay_call: str = ""
+    replay_exact: bool = True
 
     def __str__(self) -> str:
         lines = [f"{self.kind}: {self.message}"]
@@ -78,8 +94,13 @@ class Failure:
             lines.append("trace:")
             lines.extend(f"  {line}" for line in self.trace)
         lines.append(f"schedule: {self.schedule}")
-        if self.replay_call:
+        if self.replay_call and self.replay_exact:
             lines.append(f"replay with: {self.replay_call}")
+        elif self.replay_call:
+            lines.append(
+                f"replay by calling: {self.replay_call}  (with the same function and "
+                "options in place of the names it cannot spell out)"
+            )
         return "\n".join(lines)
 
 

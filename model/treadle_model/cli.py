@@ -35,15 +35,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The exit status when the reader of stdout went away (`treadle check | head`):
+# what a program killed by SIGPIPE reports to a shell.
+BROKEN_PIPE_STATUS = 128 + 13
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help()
-        return 0
-    status: int = func(args)
-    return status
+    try:
+        if func is None:
+            parser.print_help()
+            status = 0
+        else:
+            status = func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader closed the pipe: stop quietly. Point stdout at devnull so
+        # the interpreter's final flush does not raise again.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return BROKEN_PIPE_STATUS
+    return int(status)
 
 
 if __name__ == "__main__":

@@ -86,8 +86,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         failure = report.failures[0]
         shown = ", ".join(f"{k}={v!r}" for k, v in options.items() if k != "monitor")
         sep = ", " if shown else ""
+        # The failure once, without its treadle_model.replay(...) line: the
+        # body is this test (with its fixtures), which the marker reruns.
+        import dataclasses
+
+        shown_failure = dataclasses.replace(failure, replay_call="")
         pytest.fail(
-            f"{report}\n\n{failure}\n\nrerun exactly this schedule with:\n"
+            f"{report._summary()}\n\n{shown_failure}\n\nrerun exactly this schedule with:\n"
             f"    @pytest.mark.treadle({shown}{sep}replay={failure.schedule!r})",
             pytrace=False,
         )

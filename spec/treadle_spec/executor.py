@@ -1,6 +1,6 @@
 """Executor: one background thread runs submitted functions; join drains, then stops.
 
-The protocol of :class:`Executor` (SEMANTICS.md section 6) at the level of its
+The protocol of :class:`Executor` (``treadle.executor``) at the level of its
 synchronisation steps. ``callers`` threads each submit ``jobs`` functions;
 ``submit`` queues the job and blocks until the executor thread has run it
 (FIFO, one at a time). ``joiners`` threads call ``join``: the first one
@@ -40,7 +40,7 @@ action                  thread    impl event
 
 BUG SWITCH:
 
-* ``bug_tag_reuse``: the seed's tag is the executor's memory address, which
+* ``bug_tag_reuse``: the historical tag, the executor's memory address, which
   the second executor reuses once the first is gone: the second executor
   then accepts the first one's Tagged value.
 """

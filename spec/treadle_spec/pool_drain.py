@@ -1,6 +1,6 @@
 """WorkerPool.stop: tell every worker to stop, drain the up channel, then join.
 
-The protocol of ``WorkerPool.stop_and_join`` (SEMANTICS.md section 5) at the
+The protocol of ``WorkerPool.stop_and_join`` (``treadle.pool``) at the
 level of its synchronisation steps. ``workers`` workers each send ``items``
 messages up to the manager over one bounded up channel of ``capacity``
 (0 = rendezvous); a send blocks while the channel is full. Each worker has an
@@ -59,8 +59,8 @@ BUG SWITCH:
 
 * ``bug_join_before_drain``: after sending Stop, join the workers first and
   drain afterwards. A worker blocked on the full up channel never sees Stop
-  and never ends, so the join deadlocks (the seed's crate documents the
-  drain-first order as its no-deadlock guarantee).
+  and never ends, so the join deadlocks (draining first is what makes the
+  stop deadlock-free).
 """
 
 from __future__ import annotations

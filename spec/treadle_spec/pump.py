@@ -1,6 +1,6 @@
 """WorkerPump: a worker thread sends items, the calling (main) thread pumps them.
 
-The protocol of ``WorkerPump.run(worker, pump)`` (SEMANTICS.md section 2) at
+The protocol of ``WorkerPump.run(worker, pump)`` (``treadle.pump``) at
 the level of its synchronisation steps. ``run`` makes a channel of
 ``capacity`` (0 = rendezvous), starts the worker thread, and loops: receive an
 item, call ``pump(item)``. The worker sends items ``0 .. items-1`` in order;
@@ -76,10 +76,10 @@ action                   thr.  impl event
 BUG SWITCHES (constants that reintroduce historical mistakes):
 
 * ``bug_keep_rx_open``: when the pump raises, go straight to the join without
-  closing the receiver - the seed's hazard when ``run`` is not wrapped so the
-  receiver's drop runs first. A worker blocked on a full channel then never
+  closing the receiver - the historical hazard of a ``run`` whose clean-up
+  does not close the receiver first. A worker blocked on a full channel then never
   wakes and the join deadlocks.
-* ``bug_leak_sender``: the seed's design - no END marker, the loop ends when
+* ``bug_leak_sender``: the historical design - no END marker, the loop ends when
   every sender is closed - with a worker that leaked a clone of its sender:
   the channel never disconnects and ``run`` waits forever.
 """
@@ -260,8 +260,8 @@ class Pump(Spec[State, Constants]):
     def CloseTx(self, s: State) -> State | None:
         """Worker function finished: treadle closes the worker's sender.
 
-        bug_leak_sender: a leaked clone keeps the channel connected; the seed
-        sends no END, and the thread just ends. (Spawn interrupted: the
+        bug_leak_sender: a leaked clone keeps the channel connected; the old
+        design sends no END, and the thread just ends. (Spawn interrupted: the
         calling thread closes it, after the receiver.)
         """
         if s.worker == "never":

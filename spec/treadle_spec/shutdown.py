@@ -1,6 +1,6 @@
 """Main-thread runtime: init, jobs on the worker, and a shutdown that joins before unload.
 
-The protocol of the runtime in SEMANTICS.md section 3 at the level of its
+The protocol of the runtime (``treadle.runtime``) at the level of its
 synchronisation steps. ``init`` starts the worker thread and installs the
 thread-exception hook. The main thread then runs ``jobs`` jobs with
 ``run_on_worker``: it sends the job over the rendezvous job channel and waits
@@ -82,7 +82,7 @@ Out of scope: calls from the wrong thread (errors before any protocol step).
 
 BUG SWITCHES:
 
-* ``bug_poll``: the seed's old design. The worker polls the channel with a
+* ``bug_poll``: the historical design. The worker polls the channel with a
   timeout and checks a stop flag; ``shutdown`` sets the flag, uninstalls the
   hook and returns without joining. The worker can be mid-poll (asleep) at
   unload and resume in unmapped code.
@@ -90,7 +90,7 @@ BUG SWITCHES:
   unload proceed) before the join: a worker that crashes while exiting finds
   no hook.
 * ``bug_early_return``: a ``shutdown`` that finds another one in progress
-  returns at once (the seed's ``WORKER.lock().take()`` returning ``None``)
+  returns at once (it finds the worker already taken by the other)
   instead of waiting for it, so its caller can unload while the worker is
   still alive.
 """
@@ -379,7 +379,7 @@ class Shutdown(Spec[State, Constants]):
     def CloseTx(self, s: State, t: str) -> State | None:
         """Close the job channel's sender.
 
-        The seed relies on it as a second wake-up path; in this protocol the
+        An older design relied on it as a second wake-up path; in this protocol the
         worker has always taken Shutdown (or ended) by now, which the checker
         confirms: a worker blocked in recv never sees the channel closed.
         """

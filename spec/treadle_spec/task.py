@@ -1,7 +1,7 @@
 """TaskHandle: a cancellable background task that is joined before its owner lets go.
 
-The protocol of ``spawn(task)`` and its :class:`TaskHandle` (SEMANTICS.md
-section 4) at the level of its synchronisation steps. ``spawn`` starts the
+The protocol of ``spawn(task)`` and its :class:`TaskHandle` (``treadle.task``)
+at the level of its synchronisation steps. ``spawn`` starts the
 task's thread; the task works in steps (at most ``spins``), looks at its
 cancellation token between steps when it is ``cooperative``, and ends by
 returning, raising (``task_may_fail``) or stopping because it saw the
@@ -35,7 +35,7 @@ action             thread  impl event
 
 BUG SWITCH:
 
-* ``bug_close_without_join``: the seed's detached thread. ``wait`` and
+* ``bug_close_without_join``: a detached task thread (the historical design). ``wait`` and
   ``close`` return without joining, so the task's thread can outlive its
   handle's owner.
 """

@@ -92,3 +92,14 @@ def test_marker_refuses_positional_arguments(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     assert "keyword options only" in result.stdout.str() + result.stderr.str()
+
+
+def test_a_failing_marked_test_prints_its_failure_once(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(RACY.format(options=""))
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert len(re.findall(r"^schedule: ", text, flags=re.MULTILINE)) == 1, text
+    assert text.count("trace:") == 1, text
+    # The body is the test itself, so the replay is the marker, not a Python call.
+    assert "treadle_model.replay(" not in text

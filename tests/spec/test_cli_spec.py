@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,22 @@ def test_graph_svg_needs_graphviz(
 ) -> None:
     monkeypatch.setattr(_cli_spec.shutil, "which", lambda name: None)
     assert main(["spec", "graph", "pump", "-o", str(tmp_path / "g.svg")]) == 2
-    assert "dot" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "`dot`" in err and "apt-get install graphviz" in err and "-o FILE.dot" in err
+    assert not (tmp_path / "g.svg").exists()
+
+
+def test_graph_svg_is_written_by_the_real_graphviz(tmp_path: Path) -> None:
+    # CI sets TREADLE_REQUIRE_DOT (and installs graphviz), so there this never skips.
+    if shutil.which("dot") is None:
+        if os.environ.get("TREADLE_REQUIRE_DOT"):
+            pytest.fail("TREADLE_REQUIRE_DOT is set but Graphviz's `dot` is not on PATH")
+        pytest.skip("Graphviz's `dot` is not installed (apt-get install graphviz)")
+    target = tmp_path / "graph.svg"
+    assert main(["spec", "graph", "pump", "-o", str(target)]) == 0
+    text = target.read_text()
+    assert "<svg" in text and "</svg>" in text
+    assert 'class="node"' in text and 'class="edge"' in text
 
 
 def test_graph_rejects_unknown_suffixes_and_huge_graphs(

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from treadle_model.conformance import Mapping as EventMapping
 
 __all__ = [
+    "EventTable",
     "PRESETS",
     "PROTOCOLS",
     "Preset",
@@ -38,6 +39,63 @@ PRESETS: tuple[Preset, ...] = ("quick", "default", "thorough")
 
 # The protocol modules, in the order ``treadle check`` reports them.
 PROTOCOLS: tuple[str, ...] = ("pump", "runtime", "task", "pool", "executor")
+
+
+@dataclass(frozen=True)
+class EventTable:
+    """Which impl events (names from ``treadle._events``) a protocol's mapping handles.
+
+    Every event an execution emits is either ``mapped`` (the mapping
+    translates it into spec steps, or decides from its fields that this
+    instance is not the protocol's) or ``quiet`` (explicitly not a protocol
+    step: the mapping lets it pass). Anything else is an event nobody decided
+    about - a new or renamed impl event - and :meth:`rest` fails conformance
+    naming it, instead of letting it slip past the check. ``modules`` are the
+    ``treadle`` modules whose events the protocol's executions see; the tests
+    check that ``mapped | quiet`` is exactly their events.
+    """
+
+    protocol: str
+    modules: tuple[str, ...]
+    mapped: frozenset[str]
+    quiet: frozenset[str]
+
+    def __post_init__(self) -> None:
+        both = self.mapped & self.quiet
+        if both:
+            raise ValueError(
+                f"{self.protocol}: events both mapped and quiet: {', '.join(sorted(both))}"
+            )
+
+    @property
+    def known(self) -> frozenset[str]:
+        return self.mapped | self.quiet
+
+    def rest(self, event: str, fields: dict[str, Any]) -> Sequence[Any] | None:
+        """What a mapping returns for an event it did not translate: ``None`` if quiet.
+
+        Raises:
+            ConformanceError: ``event`` is not quiet (unknown, or mapped but
+                not translated by the mapping).
+        """
+        if event in self.quiet:
+            return None
+        from treadle_model.conformance import ConformanceError
+
+        if event in self.mapped:
+            why = "is mapped in its event table, but the mapping did not translate it"
+        else:
+            why = (
+                "is neither mapped nor marked quiet: map it to spec steps in the "
+                f"{self.protocol} mapping or add it to the quiet events of its event table"
+            )
+        shown = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+        raise ConformanceError(
+            f"{self.protocol}: impl event {event}({shown}) {why}",
+            event=(event, dict(fields)),
+            states=[],
+            enabled=[],
+        )
 
 
 @dataclass(frozen=True)
@@ -78,6 +136,7 @@ class ProtocolCheck:
     spec_sizes: Callable[[Preset], Sequence[Mapping[str, Any]]]
     scenarios: Callable[[Preset, Any], Sequence[Scenario]]
     summary: str = ""
+    events: EventTable | None = None
 
 
 def load(name: str) -> ProtocolCheck:

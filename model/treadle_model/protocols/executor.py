@@ -35,13 +35,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from treadle import sync
+from treadle._events import Executor as Ev
 from treadle.executor import Executor, ExecutorClosed, Tagged, TaggedAccessError
 from treadle_model import unload
 from treadle_model.conformance import ActionMatch, Mapping, match, never
-from treadle_model.protocols import Preset, ProtocolCheck, Scenario
+from treadle_model.protocols import EventTable, Preset, ProtocolCheck, Scenario
 from treadle_spec import executor as executor_spec
 
-__all__ = ["CHECK", "JobFailed", "mapping", "scenarios", "spec_sizes"]
+__all__ = ["CHECK", "EVENTS", "JobFailed", "mapping", "scenarios", "spec_sizes"]
 
 Impl = type[Executor]
 
@@ -81,10 +82,8 @@ class _Events:
         return self._spec
 
     def translate(self, event: str, fields: dict[str, Any]) -> Sequence[ActionMatch] | None:
-        if not event.startswith("executor."):
-            return None
         tag = fields.get("tag")
-        if event == "executor.started":
+        if event == Ev.STARTED:
             if self.first is None:
                 self.first = tag
                 return []
@@ -93,27 +92,57 @@ class _Events:
                 reused = tag == self.first
                 return [match("StartSecond", tag=FIRST_TAG if reused else FIRST_TAG + 1)]
             return [never("a third executor")]
-        if event == "executor.tagged_refused":
+        if event == Ev.TAGGED_REFUSED:
             if self.second is not None and fields.get("here") == self.second:
                 return [match("ReadOnSecond")]
             return None  # used off any executor thread: not a protocol step
-        if tag != self.first:
+        if event in _BY_TAG and tag != self.first:
             return None  # the second executor's own jobs are not part of the spec
-        if event == "executor.submit":
+        if event == Ev.SUBMIT:
             return [match("Submit", n=fields["job"])]
-        if event == "executor.job_started":
+        if event == Ev.JOB_STARTED:
             return [match("Take", n=fields["job"])]
-        if event == "executor.job_done":
+        if event == Ev.JOB_DONE:
             return [match("Run", n=fields["job"])]
-        if event == "executor.closing":
+        if event == Ev.CLOSING:
             return [match("Join")]
-        if event == "executor.stopped":
+        if event == Ev.STOPPED:
             return [match("Stop")]
-        if event == "executor.joined":
+        if event == Ev.JOINED:
             return [match("JoinReturns")]
-        if event == "executor.job_cancelled":
+        if event == Ev.JOB_CANCELLED:
             return [never("a withdrawn job: no scenario interrupts a submit")]
-        return None  # inline, tagged_created, tagged_dropped
+        return EVENTS.rest(event, fields)  # inline, tagged_created, tagged_dropped
+
+
+_MAPPED = frozenset(
+    {
+        Ev.STARTED,
+        Ev.TAGGED_REFUSED,
+        Ev.SUBMIT,
+        Ev.JOB_STARTED,
+        Ev.JOB_DONE,
+        Ev.CLOSING,
+        Ev.STOPPED,
+        Ev.JOINED,
+        Ev.JOB_CANCELLED,
+    }
+)
+_BY_TAG = _MAPPED - {Ev.STARTED, Ev.TAGGED_REFUSED}
+
+EVENTS = EventTable(
+    protocol="executor",
+    modules=("executor",),
+    mapped=_MAPPED,
+    quiet=frozenset(
+        {
+            Ev.INLINE,  # an inline submit is part of the running job
+            Ev.TAGGED_CREATED,  # parts of a job
+            Ev.TAGGED_DROPPED,
+        }
+    ),
+)
+"""The events an executor execution sees, and which are spec steps (see :func:`mapping`)."""
 
 
 def mapping(constants: dict[str, Any]) -> Mapping:
@@ -137,7 +166,8 @@ def mapping(constants: dict[str, Any]) -> Mapping:
     executor closed). Ignored: ``inline`` (an inline submit is part of the
     running job), ``tagged_created`` / ``tagged_dropped`` (parts of a job),
     a ``tagged_refused`` off any executor thread, and the second executor's
-    own jobs.
+    own jobs. Those are the quiet events of :data:`EVENTS`; any event in
+    neither of its sets fails conformance, naming the event.
     """
     events = _Events(dict(constants))
     shown = ", ".join(f"{k}={v}" for k, v in constants.items())
@@ -422,4 +452,5 @@ CHECK = ProtocolCheck(
     spec_sizes=spec_sizes,
     scenarios=scenarios,
     summary="Executor: FIFO on one thread; join drains, then joins; tags never reused",
+    events=EVENTS,
 )

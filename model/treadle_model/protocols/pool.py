@@ -31,14 +31,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from treadle import sync
+from treadle._events import EVENTS as EVENT_NAMES
+from treadle._events import Channel, Pool
 from treadle.channel import Empty
 from treadle.pool import CONTINUE, PAUSE, PoolWorkerError, UpMsg, WorkerPool
 from treadle_model import unload
 from treadle_model.conformance import ActionMatch, Mapping, any_of, match, never
-from treadle_model.protocols import Preset, ProtocolCheck, Scenario
+from treadle_model.protocols import EventTable, Preset, ProtocolCheck, Scenario
 from treadle_spec import pool_drain
 
-__all__ = ["CHECK", "NAME", "Config", "WorkerFailed", "mapping", "scenarios", "spec_sizes"]
+__all__ = [
+    "CHECK",
+    "EVENTS",
+    "NAME",
+    "Config",
+    "WorkerFailed",
+    "mapping",
+    "scenarios",
+    "spec_sizes",
+]
 
 NAME = "pool"
 """The pool's name in every scenario (its up channel is ``pool.up``)."""
@@ -65,6 +76,45 @@ def _recv_match(item: object) -> ActionMatch:
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int):
         return match("Recv", w=item.worker, k=value[1])
     return match("Recv", w=item.worker)
+
+
+_CHANNEL_EVENTS = frozenset(EVENT_NAMES["channel"])
+_POOL_EVENTS = frozenset(EVENT_NAMES["pool"])
+
+EVENTS = EventTable(
+    protocol="pool",
+    modules=("channel", "pool"),
+    mapped=frozenset(
+        {
+            Channel.SEND,
+            Channel.RECV,
+            Channel.DISCONNECTED,
+            Channel.SEND_FAILED,
+            Pool.STOP_SENT,
+            Pool.STOP_RECEIVED,
+            Pool.WORKER_ENDED,
+            Pool.WORKER_JOINED,
+        }
+    ),
+    quiet=frozenset(
+        {
+            Channel.CLONE_TX,  # the up channel's sender clones: worker_ended follows each
+            Channel.CLOSE_TX,
+            Channel.CLOSE_RX,
+            Channel.RECV_BLOCKED,  # waiting is not a step; the recv or send that ends it is
+            Channel.SEND_BLOCKED,  # Block(w) is internal
+            Pool.WORKER_STARTED,
+            Pool.PAUSE_RECEIVED,
+            Pool.CONTINUE_RECEIVED,
+            Pool.MESSAGE_DRAINED,  # its channel.recv is the step
+            Pool.IDLE,
+            Pool.STOP_RETURNED,
+            Pool.BURST_STARTED,  # a kept message was already received
+            Pool.BURST_KEPT,
+        }
+    ),
+)
+"""The events a pool execution sees, and which of them are spec steps (see :func:`mapping`)."""
 
 
 def mapping(constants: dict[str, Any], *, name: str = NAME) -> Mapping:
@@ -95,23 +145,25 @@ def mapping(constants: dict[str, Any], *, name: str = NAME) -> Mapping:
     pause/continue, ``message_drained`` (its ``channel.recv`` is the step),
     ``idle``, ``stop_returned``, the burst events (a kept message was already
     received; handing it over later is not a protocol step), and the up
-    channel's sender clones and closes (``worker_ended`` follows each).
+    channel's sender clones and closes (``worker_ended`` follows each), and
+    blocked sends and receives. Those are the quiet events of :data:`EVENTS`;
+    any event in neither of its sets fails conformance, naming the event.
     """
     up = f"{name}.up"
     spec_constants = dict(constants)
 
     def translate(event: str, fields: dict[str, Any]) -> Sequence[ActionMatch] | None:
-        if event.startswith("channel."):
+        if event in _CHANNEL_EVENTS:
             if fields.get("channel") != up:
                 return None
-            if event == "channel.send":
+            if event == Channel.SEND:
                 item = fields["item"]
                 if not isinstance(item, UpMsg):
                     return [never(f"an up message that is not an UpMsg: {item!r}")]
                 return [match("Send", w=item.worker)]
-            if event == "channel.recv":
+            if event == Channel.RECV:
                 return [_recv_match(fields["item"])]
-            if event == "channel.disconnected":
+            if event == Channel.DISCONNECTED:
                 return [
                     any_of(
                         match("RecvDisconnected"),
@@ -119,26 +171,26 @@ def mapping(constants: dict[str, Any], *, name: str = NAME) -> Mapping:
                         match("StopAgain"),
                     )
                 ]
-            if event == "channel.send_failed":
+            if event == Channel.SEND_FAILED:
                 return [never("a worker's send on the up channel failed")]
-            return None
-        if not event.startswith("pool.") or fields.get("pool") != name:
-            return None
-        if event == "pool.stop_sent":
-            w = fields["worker"]
-            if w == 0:
-                return [match("BeginStop"), match("SendStop", w=0)]
-            return [match("SendStop", w=w)]
-        if event == "pool.stop_received":
-            return [match("SeeStop", w=fields["worker"])]
-        if event == "pool.worker_ended":
-            w = fields["worker"]
-            if fields["failed"]:
-                return [match("Raise", w=w), match("Exit", w=w)]
-            return [match("Exit", w=w)]
-        if event == "pool.worker_joined":
-            return [match("Join", w=fields["worker"])]
-        return None
+        elif event in _POOL_EVENTS:
+            if fields.get("pool") != name:
+                return None
+            if event == Pool.STOP_SENT:
+                w = fields["worker"]
+                if w == 0:
+                    return [match("BeginStop"), match("SendStop", w=0)]
+                return [match("SendStop", w=w)]
+            if event == Pool.STOP_RECEIVED:
+                return [match("SeeStop", w=fields["worker"])]
+            if event == Pool.WORKER_ENDED:
+                w = fields["worker"]
+                if fields["failed"]:
+                    return [match("Raise", w=w), match("Exit", w=w)]
+                return [match("Exit", w=w)]
+            if event == Pool.WORKER_JOINED:
+                return [match("Join", w=fields["worker"])]
+        return EVENTS.rest(event, fields)
 
     shown = ", ".join(f"{k}={v}" for k, v in spec_constants.items())
     # A spec is an immutable value once built; build it once, not per execution.
@@ -529,4 +581,5 @@ CHECK = ProtocolCheck(
     spec_sizes=spec_sizes,
     scenarios=scenarios,
     summary="WorkerPool: stop drains before it joins; nothing lost; every worker joined",
+    events=EVENTS,
 )

@@ -43,16 +43,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from treadle import sync
+from treadle._events import EVENTS as EVENT_NAMES
+from treadle._events import Channel, Pump
 from treadle.channel import Disconnected, Sender
 from treadle.pump import END, WorkerError, WorkerPump
 from treadle_model import unload
 from treadle_model.conformance import ActionMatch, Mapping, any_of, match, never
-from treadle_model.protocols import Preset, ProtocolCheck, Scenario
+from treadle_model.protocols import EventTable, Preset, ProtocolCheck, Scenario
 from treadle_spec import pump as pump_spec
 
 __all__ = [
     "CHECK",
     "CHANNEL",
+    "EVENTS",
     "Config",
     "PumpFailed",
     "WorkerFailed",
@@ -112,6 +115,41 @@ def _internal(action: Any) -> bool:
     return action.name in _INTERNAL
 
 
+_CHANNEL_EVENTS = frozenset(EVENT_NAMES["channel"])
+
+EVENTS = EventTable(
+    protocol="pump",
+    modules=("channel", "pump"),
+    mapped=frozenset(
+        {
+            Channel.SEND,
+            Channel.RECV,
+            Channel.SEND_FAILED,
+            Channel.CLOSE_TX,
+            Channel.CLOSE_RX,
+            Channel.DISCONNECTED,
+            Pump.ITEM,
+            Pump.PUMP_RAISED,
+            Pump.WORKER_RETURNED,
+            Pump.WORKER_RAISED,
+            Pump.WORKER_JOINED,
+        }
+    ),
+    quiet=frozenset(
+        {
+            Channel.CLONE_TX,  # sender clones: treadle's END sender, a leaked clone
+            Channel.RECV_BLOCKED,  # waiting is not a step; the recv that ends it is
+            Channel.SEND_BLOCKED,
+            Pump.WORKER_STARTED,
+            Pump.RX_CLOSED,  # channel.close_rx is the step
+            Pump.RUN_RETURNED,  # the spec is final once joined
+            Pump.RUN_RAISED,
+        }
+    ),
+)
+"""The events a pump execution sees, and which of them are spec steps (see :func:`mapping`)."""
+
+
 def mapping(constants: dict[str, Any]) -> Mapping:
     """How ``run``'s events map onto the ``pump`` spec built with ``constants``.
 
@@ -142,50 +180,52 @@ def mapping(constants: dict[str, Any]) -> Mapping:
     item that is not one of the protocol's ints (a scenario's send through a
     leaked sender after ``run`` returned), ``pump.worker_started``,
     ``pump.rx_closed`` (``channel.close_rx`` is the step), and
-    ``pump.run_returned`` / ``run_raised`` (the spec is final once joined).
+    ``pump.run_returned`` / ``run_raised`` (the spec is final once joined),
+    blocked sends and receives (the step is the one that completes). Those
+    are the quiet events of :data:`EVENTS`; any event in neither of its sets
+    fails conformance, naming the event.
     """
     spec_constants = dict(constants)
     rendezvous = spec_constants.get("capacity", 1) == 0
 
     def translate(event: str, fields: dict[str, Any]) -> Sequence[ActionMatch] | None:
-        if event.startswith("channel."):
+        if event in _CHANNEL_EVENTS:
             if fields.get("channel") != CHANNEL:
                 return None
             item = fields.get("item")
-            if event == "channel.send":
+            if event == Channel.SEND:
                 if rendezvous:
                     return []
                 if item is END:
                     return [match("SendEnd")]
                 return [match("Send", item=item)]
-            if event == "channel.recv":
+            if event == Channel.RECV:
                 if item is END:
                     return [match("RecvEnd")]
                 return [match("Recv", item=item)]
-            if event == "channel.send_failed":
+            if event == Channel.SEND_FAILED:
                 if item is END:
                     return [match("EndFails")]
                 if isinstance(item, int):
                     return [match("SendFails", item=item)]
                 return None
-            if event == "channel.close_tx":
+            if event == Channel.CLOSE_TX:
                 return [any_of(match("CloseTx"), match("CloseEndTx"))]
-            if event == "channel.close_rx":
+            if event == Channel.CLOSE_RX:
                 return [match("CloseRx")]
-            if event == "channel.disconnected":
+            if event == Channel.DISCONNECTED:
                 return [never("the receiver saw every sender closed")]
-            return None
-        if event == "pump.item":
+        elif event == Pump.ITEM:
             return [match("Call", item=fields["item"])]
-        if event == "pump.pump_raised":
+        elif event == Pump.PUMP_RAISED:
             return [any_of(match("PumpRaises"), match("Interrupted"))]
-        if event == "pump.worker_returned":
+        elif event == Pump.WORKER_RETURNED:
             return [match("WorkerReturns")]
-        if event == "pump.worker_raised":
+        elif event == Pump.WORKER_RAISED:
             return [match("WorkerRaises")]
-        if event == "pump.worker_joined":
+        elif event == Pump.WORKER_JOINED:
             return [match("Join")]
-        return None
+        return EVENTS.rest(event, fields)
 
     shown = ", ".join(f"{k}={v}" for k, v in spec_constants.items())
     spec = pump_spec.build(**spec_constants)  # immutable: one per scenario
@@ -542,4 +582,5 @@ CHECK = ProtocolCheck(
     spec_sizes=spec_sizes,
     scenarios=scenarios,
     summary="WorkerPump: FIFO, nothing lost; close the receiver, then join, on any error",
+    events=EVENTS,
 )

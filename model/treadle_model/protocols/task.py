@@ -16,7 +16,7 @@ model, drives its handle from the model's main thread, and ends with
   (a timed wait: under the model it ends when nothing else can run, or at
   once on a cancel);
 * ``until_cancelled``: waits on its token (no timeout) and returns
-  :data:`VALUE` once cancelled (the seed's spinning task, without the spin).
+  :data:`VALUE` once cancelled (a spinning task, without the spin).
 
 and the owner does one of:
 
