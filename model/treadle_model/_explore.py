@@ -429,7 +429,8 @@ def _real_lock_in(frame: FrameType | None) -> str:
     def look(where: str, items: Any) -> None:
         for name, value in items:
             if isinstance(value, _stdlib._REAL_LOCK_TYPES) and repr(value).startswith("<locked"):
-                found.append(f"{type(value).__name__} {name!r}{where}")
+                kind = "RLock" if "RLock" in type(value).__name__ else "Lock"
+                found.append(f"threading.{kind} {name!r}{where}")
 
     look("", frame.f_locals.items())
     me = frame.f_locals.get("self")

@@ -478,7 +478,7 @@ def test_a_real_lock_contended_inside_the_model_is_reported_not_a_hang(
     report = treadle_model.explore(body)
     failure = _only(report, "uncontrolled")
     assert "blocked the real OS thread" in failure.message
-    assert "Lock 'real'" in failure.message
+    assert "threading.Lock 'real'" in failure.message
     assert not real.locked()
 
 
