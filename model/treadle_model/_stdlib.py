@@ -737,6 +737,9 @@ def _blocking(what: str, orig: Callable[..., Any], *, method: bool = False) -> C
         ex = _vex()
         if ex is not None:
             target = f"{what} {args[0]!r}" if method and args else what
+            for a in args:
+                if asyncio.iscoroutine(a):
+                    a.close()  # it will never run: no "never awaited" warning
             raise uncontrolled(ex, target)
         return orig(*args, **kwargs)
 
