@@ -22,13 +22,13 @@ from treadle_model._random import RandomScheduler
 from treadle_model._replay import Choices, Replay
 from treadle_model._report import MAX_KEPT_FAILURES, Failure, Report
 from treadle_model._runtime import (
+    _PKG_DIR,
     TIMEOUT_MODES,
     Context,
     Execution,
     GreenletExit,
     Options,
     PendingFailure,
-    _PKG_DIR,
     greenlet_available,
 )
 from treadle_model._schedule import decode, encode

@@ -82,13 +82,14 @@ _O_Thread_repr = threading.Thread.__repr__
 _O_Condition = threading.Condition
 _O_Condition_wait = threading.Condition.wait
 _O_TPE = _fthread.ThreadPoolExecutor
-_REAL_LOCK_TYPES: tuple[type, ...] = tuple(
-    {type(_thread.allocate_lock()), type(threading._CRLock()) if threading._CRLock else type(None)}
-    - {type(None)}
-)
+_ExceptHookArgs: Any = threading.ExceptHookArgs
+_REAL_LOCK_TYPES: tuple[type, ...] = tuple({type(_thread.allocate_lock()), type(threading.RLock())})
 
 _STDLIB_DIRS = tuple(
-    {os.path.abspath(p) + os.sep for p in (sysconfig.get_paths()["stdlib"], os.path.dirname(os.__file__))}
+    {
+        os.path.abspath(p) + os.sep
+        for p in (sysconfig.get_paths()["stdlib"], os.path.dirname(os.__file__))
+    }
 )
 
 _owner_ident = [0]
@@ -316,10 +317,15 @@ def _newname(name_template: str = "Thread-%d") -> str:
     return name_template % st.names
 
 
-def _start_new_thread(function: Callable[..., object], args: tuple[Any, ...], kwargs: Any = None) -> int:
+def _start_new_thread(
+    function: Callable[..., object], args: tuple[Any, ...], kwargs: Any = None
+) -> int:
     ex = _vex()
     if not _live(ex):
-        return _O["_thread.start_new_thread"](function, args, *(() if kwargs is None else (kwargs,)))  # type: ignore[no-any-return]
+        ident: int = _O["_thread.start_new_thread"](
+            function, args, *(() if kwargs is None else (kwargs,))
+        )
+        return ident
     assert ex is not None
     vt = ex.spawn(function, tuple(args), dict(kwargs or {}), None)
     return IDENT_BASE + vt.tid
@@ -355,7 +361,7 @@ def _bootstrap(t: threading.Thread, ex: Execution) -> None:
         hook = threading.excepthook
         if hook is _default_excepthook or hook is _O["threading.excepthook"]:
             raise
-        hook(threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, t)))  # type: ignore[attr-defined]
+        hook(_ExceptHookArgs((type(exc), exc, exc.__traceback__, t)))
 
 
 def _t_start(self: threading.Thread) -> None:
@@ -395,17 +401,18 @@ def _t_is_alive(self: threading.Thread) -> bool:
         return vt.is_alive()
     if isinstance(self.__dict__.get("_started"), _Flag):
         return False
-    return _O_Thread_is_alive(self)  # type: ignore[no-any-return]
+    return _O_Thread_is_alive(self)
 
 
 def _t_repr(self: threading.Thread) -> str:
     d = self.__dict__
     vt: VThread | None = d.get("_tm_vt")
     if vt is not None:
-        return f"<{type(self).__name__}({d['_name']}, {'started' if vt.alive else 'stopped'} {d['_ident']})>"
+        state = "started" if vt.alive else "stopped"
+        return f"<{type(self).__name__}({d['_name']}, {state} {d['_ident']})>"
     if isinstance(d.get("_started"), _Flag):
         return f"<{type(self).__name__}({d.get('_name')}, initial)>"
-    return _O_Thread_repr(self)  # type: ignore[no-any-return]
+    return _O_Thread_repr(self)
 
 
 def _c_wait(self: Any, timeout: float | None = None) -> bool:
@@ -418,7 +425,7 @@ def _c_wait(self: Any, timeout: float | None = None) -> bool:
             else "a threading.Condition"
         )
         raise uncontrolled(ex, f"{what} created before the exploration started ({owner or self!r})")
-    return _O_Condition_wait(self, timeout)  # type: ignore[no-any-return]
+    return _O_Condition_wait(self, timeout)
 
 
 # --- BoundedSemaphore ---------------------------------------------------------------
@@ -543,7 +550,7 @@ def _cworker(
             return
 
 
-class CThreadPoolExecutor(_O_TPE):  # type: ignore[misc,valid-type]
+class CThreadPoolExecutor(_O_TPE):
     """``ThreadPoolExecutor`` under the model: the same policy, on virtual threads.
 
     Workers start on demand up to ``max_workers`` (an idle worker is reused
@@ -581,7 +588,7 @@ class CThreadPoolExecutor(_O_TPE):  # type: ignore[misc,valid-type]
         self._shutdown = False
         self._shutdown_lock = threading.Lock()
         self._thread_name_prefix = thread_name_prefix or f"ThreadPoolExecutor-{n}"
-        self._initializer = initializer
+        self._initializer = initializer  # type: ignore[assignment]
         self._initargs = initargs
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
@@ -590,7 +597,7 @@ class CThreadPoolExecutor(_O_TPE):  # type: ignore[misc,valid-type]
                 raise _fthread.BrokenThreadPool(self._broken)
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            f = _fbase.Future()
+            f: _fbase.Future[Any] = _fbase.Future()
             self._work_queue.put(_fthread._WorkItem(f, fn, args, kwargs))
             self._adjust_thread_count()
             return f
@@ -619,7 +626,7 @@ class CThreadPoolExecutor(_O_TPE):  # type: ignore[misc,valid-type]
                         break
                     if item is not None:
                         item.future.cancel()
-            self._work_queue.put(None)
+            self._work_queue.put(None)  # type: ignore[arg-type]
         if wait:
             for t in self._threads:
                 t.join()
@@ -665,7 +672,9 @@ def _acquired(fs: list[Any]) -> Iterator[None]:
             f._condition.release()
 
 
-def _wait(fs: Iterable[Any], timeout: float | None = None, return_when: str = _fbase.ALL_COMPLETED) -> Any:
+def _wait(
+    fs: Iterable[Any], timeout: float | None = None, return_when: str = _fbase.ALL_COMPLETED
+) -> Any:
     if _vex() is None:
         return _O["concurrent.futures.wait"](fs, timeout, return_when)
     seq = _ordered(fs)
@@ -675,12 +684,17 @@ def _wait(fs: Iterable[Any], timeout: float | None = None, return_when: str = _f
         not_done = [f for f in seq if f._state not in _DONE]
         if (return_when == _fbase.FIRST_COMPLETED) and done:
             return result(_OrderedSet(done), _OrderedSet(not_done))
-        if (return_when == _fbase.FIRST_EXCEPTION) and done:
-            if any(not f.cancelled() and f.exception() is not None for f in done):
-                return result(_OrderedSet(done), _OrderedSet(not_done))
+        if (
+            return_when == _fbase.FIRST_EXCEPTION
+            and done
+            and any(not f.cancelled() and f.exception() is not None for f in done)
+        ):
+            return result(_OrderedSet(done), _OrderedSet(not_done))
         if len(done) == len(seq):
             return result(_OrderedSet(done), _OrderedSet(not_done))
-        waiter = _fbase._create_and_install_waiters(seq, return_when)
+        waiter = _fbase._create_and_install_waiters(  # type: ignore[attr-defined]
+            seq, return_when
+        )
     waiter.event.wait(timeout)
     for f in seq:
         with f._condition:
@@ -704,7 +718,10 @@ def _as_completed_gen(fs: Iterable[Any], timeout: float | None) -> Iterator[Any]
     with _acquired(seq):
         finished = [f for f in seq if f._state in _DONE]
         pending = [f for f in seq if f._state not in _DONE]
-        waiter = _fbase._create_and_install_waiters(seq, _fbase._AS_COMPLETED)
+        waiter = _fbase._create_and_install_waiters(  # type: ignore[attr-defined]
+            seq,
+            _fbase._AS_COMPLETED,  # type: ignore[attr-defined]
+        )
     try:
         yield from finished
         while pending:
@@ -754,7 +771,9 @@ def _os_read(fd: int, n: int) -> bytes:
         with contextlib.suppress(OSError):
             mode = os.fstat(fd).st_mode
             if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode):
-                raise uncontrolled(ex, f"os.read of file descriptor {fd} (a pipe, socket or terminal)")
+                raise uncontrolled(
+                    ex, f"os.read of file descriptor {fd} (a pipe, socket or terminal)"
+                )
     return _O["os.read"](fd, n)  # type: ignore[no-any-return]
 
 
@@ -825,14 +844,47 @@ def _class_table() -> list[tuple[Any, str, Any]]:
         (threading.Thread, "is_alive", _t_is_alive),
         (threading.Thread, "__repr__", _t_repr),
         (_O_Condition, "wait", _c_wait),
-        (subprocess.Popen, "wait", _blocking("waiting for subprocess", subprocess.Popen.wait, method=True)),
-        (subprocess.Popen, "communicate", _blocking("communicating with subprocess", subprocess.Popen.communicate, method=True)),
-        (asyncio.BaseEventLoop, "run_until_complete", _blocking("running asyncio loop", asyncio.BaseEventLoop.run_until_complete, method=True)),
-        (asyncio.BaseEventLoop, "run_forever", _blocking("running asyncio loop", asyncio.BaseEventLoop.run_forever, method=True)),
+        (
+            subprocess.Popen,
+            "wait",
+            _blocking("waiting for subprocess", subprocess.Popen.wait, method=True),
+        ),
+        (
+            subprocess.Popen,
+            "communicate",
+            _blocking("communicating with subprocess", subprocess.Popen.communicate, method=True),
+        ),
+        (
+            asyncio.BaseEventLoop,
+            "run_until_complete",
+            _blocking(
+                "running asyncio loop", asyncio.BaseEventLoop.run_until_complete, method=True
+            ),
+        ),
+        (
+            asyncio.BaseEventLoop,
+            "run_forever",
+            _blocking("running asyncio loop", asyncio.BaseEventLoop.run_forever, method=True),
+        ),
     ]
-    for name in ("accept", "recv", "recv_into", "recvfrom", "recvfrom_into", "recvmsg", "connect", "makefile"):
+    for name in (
+        "accept",
+        "recv",
+        "recv_into",
+        "recvfrom",
+        "recvfrom_into",
+        "recvmsg",
+        "connect",
+        "makefile",
+    ):
         if hasattr(socket.socket, name):
-            rows.append((socket.socket, name, _blocking(f"socket.{name} on", getattr(socket.socket, name), method=True)))
+            rows.append(
+                (
+                    socket.socket,
+                    name,
+                    _blocking(f"socket.{name} on", getattr(socket.socket, name), method=True),
+                )
+            )
     return rows
 
 
@@ -841,7 +893,9 @@ def _class_table() -> list[tuple[Any, str, Any]]:
 _SKIP_PREFIXES = ("treadle_model", "greenlet", "_thread", "_queue", "builtins")
 
 
-def _scan_targets(originals: dict[int, tuple[Any, Any]]) -> list[tuple[dict[str, Any], str, Any, Any]]:
+def _scan_targets(
+    originals: dict[int, tuple[Any, Any]],
+) -> list[tuple[dict[str, Any], str, Any, Any]]:
     found = []
     for name, mod in list(sys.modules.items()):
         if name.startswith(_SKIP_PREFIXES) or mod is None:
@@ -884,7 +938,7 @@ def patched() -> Iterator[None]:
                 _O.setdefault(key, orig)
             undo.append((mod, attr, attr in mod.__dict__, mod.__dict__.get(attr)))
             setattr(mod, attr, repl)
-            if orig is not _MISSING and not isinstance(orig, type) or orig is _O_TPE:
+            if (orig is not _MISSING and not isinstance(orig, type)) or orig is _O_TPE:
                 originals.setdefault(id(orig), (orig, repl))
         for cls, attr, repl in _class_table():
             undo.append((cls, attr, attr in cls.__dict__, cls.__dict__.get(attr)))
@@ -925,4 +979,4 @@ _MISSING: Any = object()
 
 def real_thread_count() -> int:
     """The number of real OS threads Python started (unaffected by the patches)."""
-    return _O_count() + len(threading._limbo)  # type: ignore[attr-defined,no-any-return]
+    return _O_count() + len(threading._limbo)  # type: ignore[attr-defined]

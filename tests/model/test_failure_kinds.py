@@ -14,10 +14,10 @@ import pytest
 import treadle_model
 from treadle import sync
 from treadle.channel import channel
+from treadle_model import Failure, Report, _explore
 
 # Kept out of module globals so the exploration's patching does not replace it.
 _REAL: dict[str, Any] = {"start_new_thread": _thread.start_new_thread}
-from treadle_model import Failure, Report, _explore
 
 
 def _only(report: Report, kind: str) -> Failure:

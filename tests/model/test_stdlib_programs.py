@@ -40,7 +40,9 @@ FIXED: list[tuple[Callable[[], None], dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize(("body", "kind", "fragment", "options"), BUGS, ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize(
+    ("body", "kind", "fragment", "options"), BUGS, ids=lambda v: getattr(v, "__name__", "")
+)
 def test_a_plain_threading_bug_is_found(
     body: Callable[[], None], kind: str, fragment: str, options: dict[str, Any]
 ) -> None:
@@ -55,7 +57,9 @@ def test_a_plain_threading_bug_is_found(
 
 
 @pytest.mark.parametrize(("body", "options"), FIXED, ids=lambda v: getattr(v, "__name__", ""))
-def test_the_fixed_version_passes_exhaustively(body: Callable[[], None], options: dict[str, Any]) -> None:
+def test_the_fixed_version_passes_exhaustively(
+    body: Callable[[], None], options: dict[str, Any]
+) -> None:
     report = treadle_model.explore(body, **options)
     assert report.ok, str(report)
     assert report.exhaustive
