@@ -946,6 +946,7 @@ def patched() -> Iterator[None]:
         # Types are only rewritten where they are bound by name in user code
         # (a module's `from threading import Event`); see _SKIP_PREFIXES.
         for key, repl in (
+            ("threading.Lock", _lock),  # a type since 3.13
             ("threading.Event", _event),
             ("threading.Condition", _condition),
             ("threading.Semaphore", _semaphore),
