@@ -23,7 +23,6 @@ from tests.model import plain_programs as pp
 from treadle import sync
 from treadle_model.cli import main
 
-
 # What these names are before any exploration (threading.Lock is a function up
 # to 3.12 and a type since 3.13); kept in a dict, which the patching never scans.
 _ORIGINAL: dict[str, Any] = {"Lock": threading.Lock, "lock type": type(_thread.allocate_lock())}
