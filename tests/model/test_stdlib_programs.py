@@ -124,3 +124,26 @@ def test_a_single_thread_body_says_nothing_to_interleave() -> None:
     threaded = treadle_model.explore(pp.lock_order_inversion_fixed)
     assert not threaded.nothing_to_interleave
     assert ", exhaustive," in str(threaded)
+
+
+def _lock_order_fails(schedule: list[int]) -> bool:
+    from treadle_model.strategies import run_schedule
+
+    try:
+        run_schedule(pp.lock_order_inversion_bug, schedule)
+    except AssertionError as exc:
+        return "deadlock" in str(exc)
+    return False
+
+
+def test_hypothesis_schedules_find_the_plain_lock_order_inversion() -> None:
+    from hypothesis import HealthCheck, find, settings
+
+    from treadle_model.strategies import schedules
+
+    found = find(
+        schedules(),
+        _lock_order_fails,
+        settings=settings(max_examples=500, database=None, suppress_health_check=list(HealthCheck)),
+    )
+    assert _lock_order_fails(found)
