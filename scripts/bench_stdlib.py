@@ -65,7 +65,9 @@ def main() -> None:
     assert ex_p == ex_f
     mp, mf = statistics.median(p), statistics.median(f)
     print(f"lockinc({n}): {ex_p} executions each")
-    print(f"plain threading: {mp:.2f} us/step   treadle.sync: {mf:.2f} us/step   ratio {mp / mf:.2f}")
+    print(
+        f"plain threading: {mp:.2f} us/step   treadle.sync: {mf:.2f} us/step   ratio {mp / mf:.2f}"
+    )
 
 
 if __name__ == "__main__":

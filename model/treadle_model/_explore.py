@@ -185,8 +185,12 @@ def explore(
     """Run ``body`` under every distinct interleaving and report what went wrong.
 
     ``body`` runs as the main virtual thread and starts others with
-    :func:`treadle.sync.spawn`; every :mod:`treadle.sync` operation is a
-    scheduling point. ``explore`` never raises because the program failed:
+    :func:`treadle.sync.spawn` or plain :class:`threading.Thread`; every
+    :mod:`treadle.sync` operation is a scheduling point, and so is every
+    operation on the stdlib's ``threading``/``queue``/``time``/
+    ``concurrent.futures`` objects created inside the body (see
+    :mod:`treadle_model._stdlib`). Blocking on something the model does not
+    control fails with kind ``uncontrolled``. ``explore`` never raises because the program failed:
     failures are in the returned :class:`Report`.
 
     Args:

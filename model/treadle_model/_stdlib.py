@@ -893,17 +893,31 @@ def _class_table() -> list[tuple[Any, str, Any]]:
 _SKIP_PREFIXES = ("treadle_model", "greenlet", "_thread", "_queue", "builtins")
 
 
+# Per module name: (the module, its size when scanned, the names that held an
+# original). A module is scanned again only when it is new or its globals
+# changed in number; otherwise only the remembered names are checked.
+_scan_cache: dict[str, tuple[Any, int, tuple[str, ...]]] = {}
+
+
 def _scan_targets(
     originals: dict[int, tuple[Any, Any]],
 ) -> list[tuple[dict[str, Any], str, Any, Any]]:
     found = []
+    cache = _scan_cache
     for name, mod in list(sys.modules.items()):
         if name.startswith(_SKIP_PREFIXES) or mod is None:
             continue
         d = getattr(mod, "__dict__", None)
         if not isinstance(d, dict):
             continue
-        for k, v in list(d.items()):
+        entry = cache.get(name)
+        if entry is not None and entry[0] is mod and entry[1] == len(d):
+            keys: Iterable[str] = entry[2]
+        else:
+            keys = [k for k, v in list(d.items()) if id(v) in originals]
+            cache[name] = (mod, len(d), tuple(keys))
+        for k in keys:
+            v = d.get(k)
             hit = originals.get(id(v))
             if hit is not None and hit[0] is v:
                 found.append((d, k, v, hit[1]))
