@@ -92,6 +92,20 @@ _STDLIB_DIRS = tuple(
     }
 )
 
+# Code here reads the clock without a scheduling point (a gc callback or a
+# library's timing code can run inside a virtual thread at any moment).
+_LIBRARY_DIRS = tuple(
+    {
+        *_STDLIB_DIRS,
+        *(
+            os.path.abspath(sysconfig.get_paths()[k]) + os.sep
+            for k in ("purelib", "platlib")
+            if k in sysconfig.get_paths()
+        ),
+        _PKG_DIR + os.sep,
+    }
+)
+
 _owner_ident = [0]
 
 
@@ -488,17 +502,24 @@ def _clock(name: str) -> Callable[[], float]:
         ex = _vex()
         if ex is None:
             return orig()  # type: ignore[no-any-return]
-        return ex.monotonic()
+        return _read_clock(ex)
 
     read.__name__ = name
     return read
+
+
+def _read_clock(ex: Execution) -> float:
+    """The virtual clock; a scheduling point (with timeouts="always") only for user code."""
+    if not ex.always or sys._getframe(2).f_code.co_filename.startswith(_LIBRARY_DIRS):
+        return ex.clock
+    return ex.monotonic()
 
 
 def _time() -> float:
     ex = _vex()
     if ex is None:
         return _O["time.time"]()  # type: ignore[no-any-return]
-    return EPOCH + ex.monotonic()
+    return EPOCH + _read_clock(ex)
 
 
 def _ns(fn: Callable[[], float], name: str) -> Callable[[], int]:
