@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -12,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from treadle import sync
+from treadle_model import _stdlib
 from treadle_model._backend import ModelBackend
 from treadle_model._dfs import DFS
 from treadle_model._dpor import DPOR
@@ -20,6 +22,7 @@ from treadle_model._random import RandomScheduler
 from treadle_model._replay import Choices, Replay
 from treadle_model._report import MAX_KEPT_FAILURES, Failure, Report
 from treadle_model._runtime import (
+    _PKG_DIR,
     TIMEOUT_MODES,
     Context,
     Execution,
@@ -41,6 +44,9 @@ DEFAULT_SAMPLED_EXECUTIONS = 1000
 # A body that blocks the real OS thread this long without reaching a facade
 # operation is reported (it waits on something the model does not control).
 STALL_SECONDS = 10.0
+# ... or this long while it holds a real lock that is locked (a lock made before
+# the exploration, contended between virtual threads: that never ends).
+LOCK_STALL_SECONDS = 1.0
 
 _active = False
 
@@ -180,8 +186,12 @@ def explore(
     """Run ``body`` under every distinct interleaving and report what went wrong.
 
     ``body`` runs as the main virtual thread and starts others with
-    :func:`treadle.sync.spawn`; every :mod:`treadle.sync` operation is a
-    scheduling point. ``explore`` never raises because the program failed:
+    :func:`treadle.sync.spawn` or plain :class:`threading.Thread`; every
+    :mod:`treadle.sync` operation is a scheduling point, and so is every
+    operation on the stdlib's ``threading``/``queue``/``time``/
+    ``concurrent.futures`` objects created inside the body (see
+    :mod:`treadle_model._stdlib`). Blocking on something the model does not
+    control fails with kind ``uncontrolled``. ``explore`` never raises because the program failed:
     failures are in the returned :class:`Report`.
 
     Args:
@@ -384,17 +394,58 @@ class _Watchdog:
             self.idle = 0.0
             return
         self.idle += self.interval
-        if self.idle >= self.seconds:
+        lock = _real_lock_in(frame)
+        if self.idle >= (min(self.seconds, LOCK_STALL_SECONDS) if lock else self.seconds):
             self.idle = 0.0
+            th = ex.current
+            who = f"thread {th._name!r}" if th is not None else "the explored code"
+            where = _frame_line(frame)
+            what = (
+                f"{lock}, a real lock the model does not control (created before the "
+                "exploration started, e.g. at import time)"
+                if lock
+                else "something the model does not control (a real lock, a C extension, I/O)"
+            )
             ex.abort(
-                "nondeterminism",
-                f"the explored code blocked the real OS thread for {self.seconds:g}s without "
-                "reaching a treadle.sync operation: it waits on something the model does not "
-                "control (a threading lock/event/queue, time.sleep, or a treadle.sync object "
-                "created before the exploration started, which is a real threading object). "
-                "Create every synchronisation object inside the explored function",
+                "uncontrolled",
+                f"{who} blocked the real OS thread at {where} without reaching a "
+                f"scheduling point: it waits on {what}; {_stdlib.ADVICE}",
             )
             raise _Stalled
+
+
+def _frame_line(frame: FrameType | None) -> str:
+    f = frame
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not fn.startswith(_PKG_DIR):
+            try:
+                rel = os.path.relpath(fn)
+            except ValueError:  # pragma: no cover - other drive on Windows
+                rel = fn
+            return f"{fn if rel.startswith('..') else rel}:{f.f_lineno}"
+        f = f.f_back
+    return "?"
+
+
+def _real_lock_in(frame: FrameType | None) -> str:
+    """Name a locked real lock the blocked frame refers to ('' if none)."""
+    if frame is None:
+        return ""
+    found: list[str] = []
+
+    def look(where: str, items: Any) -> None:
+        for name, value in items:
+            if isinstance(value, _stdlib._REAL_LOCK_TYPES) and repr(value).startswith("<locked"):
+                kind = "RLock" if "RLock" in type(value).__name__ else "Lock"
+                found.append(f"threading.{kind} {name!r}{where}")
+
+    look("", frame.f_locals.items())
+    me = frame.f_locals.get("self")
+    if me is not None and hasattr(me, "__dict__"):
+        look(f" of {type(me).__name__}", vars(me).items())
+    look(f" (module {frame.f_globals.get('__name__')})", list(frame.f_globals.items()))
+    return found[0] if found else ""
 
 
 @contextmanager
@@ -454,7 +505,7 @@ class _Explorer:
 
     @contextmanager
     def _installed(self) -> Iterator[None]:
-        with _exclusive(), sync.using_backend(self.backend), self.watchdog:
+        with _exclusive(), sync.using_backend(self.backend), _stdlib.patched(), self.watchdog:
             yield
 
     # --- exploring ------------------------------------------------------------
@@ -475,7 +526,8 @@ class _Explorer:
         report = Report(strategy=s.strategy)
         start = time.perf_counter()
         last_progress = start
-        threads_before = threading.active_count()
+        threads_before = _stdlib.real_thread_count()
+        most_threads = 0
         variants: list[int | None] = [None]
         vi = 0
         stopped = False
@@ -497,12 +549,16 @@ class _Explorer:
                 if _observer is not None:
                     _observer(ex)
                 report.steps += len(ex.events)
-                if threading.active_count() > threads_before and not ex.aborted:
+                most_threads = max(most_threads, len(ex.threads))
+                if _stdlib.real_thread_count() > threads_before and not ex.aborted:
                     ex.abort(
-                        "nondeterminism",
-                        "the explored code started a real OS thread (threading.Thread or an "
-                        "executor); under the model every thread must be started with "
-                        "treadle.sync.spawn",
+                        "uncontrolled",
+                        "the explored code started a real OS thread the model does not run "
+                        f"({_new_threads(threads_before)}): threads started with "
+                        "threading.Thread, _thread or treadle.sync.spawn inside the explored "
+                        "function run as virtual threads, but this one was started some other "
+                        f"way (a C extension, or a Thread method saved before the exploration); "
+                        f"{_stdlib.ADVICE}",
                     )
                 if not ex.aborted and (
                     ex.redundant or (variant is not None and not ex.interrupted)
@@ -531,6 +587,9 @@ class _Explorer:
             if variant is None and s.interrupt_main and not stopped:
                 variants.extend(range(max_points))
         report.exhaustive = exhaustive and not stopped
+        report.nothing_to_interleave = (
+            report.exhaustive and most_threads <= 1 and len(variants) == 1 and not report.failures
+        )
         report.elapsed = time.perf_counter() - start
         if s.progress is not None:
             s.progress(report.executions, report.elapsed)
@@ -719,6 +778,11 @@ def replay_line(body: object, schedule: str, s: _Settings) -> tuple[str, bool]:
                 exact = False
             extra += f", {name}={named or '...'}"
     return f"treadle_model.replay({target}, {schedule!r}{extra})", exact
+
+
+def _new_threads(before: int) -> str:
+    names = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    return "threads now running: " + (", ".join(repr(n) for n in names) or "none named")
 
 
 def _first(failures: list[PendingFailure]) -> PendingFailure:

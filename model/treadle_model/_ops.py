@@ -38,7 +38,8 @@ K_SLEEP = 21
 K_MONO = 22
 K_UNLOAD = 23
 K_ADVANCE = 24
-N_KINDS = 25
+K_BSREL = 25  # BoundedSemaphore.release: arg = n (over-release raises)
+N_KINDS = 26
 
 KIND_NAMES: tuple[str, ...] = (
     "get",
@@ -66,6 +67,7 @@ KIND_NAMES: tuple[str, ...] = (
     "monotonic",
     "unload",
     "advance clock",
+    "release",
 )
 
 # Kinds where a KeyboardInterrupt may be injected into the main thread (the

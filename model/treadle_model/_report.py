@@ -17,6 +17,7 @@ FailureKind = Literal[
     "data_race",
     "step_limit",
     "nondeterminism",
+    "uncontrolled",
     "conformance",
 ]
 
@@ -29,6 +30,7 @@ FAILURE_KINDS: tuple[str, ...] = (
     "data_race",
     "step_limit",
     "nondeterminism",
+    "uncontrolled",
     "conformance",
 )
 
@@ -120,6 +122,9 @@ class Report:
         strategy: the strategy that ran.
         failed_executions: how many executions failed (``failures`` keeps the
             first :data:`MAX_KEPT_FAILURES` of them).
+        nothing_to_interleave: the body never ran a second thread the model
+            controls (so "exhaustive" would say nothing): start threads inside
+            the explored function, with ``threading`` or ``treadle.sync``.
     """
 
     executions: int = 0
@@ -130,6 +135,7 @@ class Report:
     strategy: str = "dpor"
     failed_executions: int = 0
     steps: int = 0
+    nothing_to_interleave: bool = False
 
     @property
     def ok(self) -> bool:
@@ -156,7 +162,10 @@ class Report:
 
     def _summary(self) -> str:
         rate = self.executions / self.elapsed if self.elapsed > 0 else 0.0
-        cover = "exhaustive" if self.exhaustive else "not exhaustive"
+        if self.nothing_to_interleave:
+            cover = "nothing to interleave (the body ran a single thread)"
+        else:
+            cover = "exhaustive" if self.exhaustive else "not exhaustive"
         verdict = "ok" if self.ok else f"{self.failed_executions} failing"
         return (
             f"treadle_model ({self.strategy}): {self.executions} executions, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import itertools
 import random
 import threading
@@ -14,6 +15,9 @@ import treadle_model
 from treadle import sync
 from treadle.channel import channel
 from treadle_model import Failure, Report, _explore
+
+# Kept out of module globals so the exploration's patching does not replace it.
+_REAL: dict[str, Any] = {"start_new_thread": _thread.start_new_thread}
 
 
 def _only(report: Report, kind: str) -> Failure:
@@ -421,22 +425,31 @@ def test_random_numbers_that_change_the_operations_are_nondeterminism() -> None:
 
 
 def test_starting_a_real_thread_is_reported() -> None:
+    # A thread the model does not run (started as a C extension would, with
+    # the real _thread function saved before the exploration).
+    real_start = _REAL["start_new_thread"]
     release = threading.Event()
-    started: list[threading.Thread] = []
+    done = threading.Event()
+    running: list[bool] = []
+
+    def stray() -> None:
+        running.append(True)
+        release.wait()
+        done.set()
 
     def body() -> None:
-        t = threading.Thread(target=release.wait)
-        t.start()
-        started.append(t)
+        real_start(stray, ())
+        while not running:  # the real thread has begun (no scheduling point here)
+            pass
 
     try:
         report = treadle_model.explore(body)
     finally:
         release.set()
-        for t in started:
-            t.join()
-    failure = _only(report, "nondeterminism")
-    assert "real OS thread" in failure.message
+        assert done.wait(10)
+    failure = _only(report, "uncontrolled")
+    assert "real OS thread the model does not run" in failure.message
+    assert "instrument=" in failure.message
 
 
 def test_a_real_lock_contended_inside_the_model_is_reported_not_a_hang(
@@ -463,8 +476,9 @@ def test_a_real_lock_contended_inside_the_model_is_reported_not_a_hang(
         tb.join()
 
     report = treadle_model.explore(body)
-    failure = _only(report, "nondeterminism")
+    failure = _only(report, "uncontrolled")
     assert "blocked the real OS thread" in failure.message
+    assert "threading.Lock 'real'" in failure.message
     assert not real.locked()
 
 
