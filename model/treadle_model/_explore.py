@@ -67,6 +67,8 @@ class _Settings:
     stop_on_first: bool
     strategy: str
     seed: int | None
+    # A scheduler instance passed as ``strategy=`` (then ``strategy`` is its name).
+    scheduler: Scheduler | None
     interrupt_main: bool | str
     spurious: int
     timeouts: str
@@ -116,15 +118,36 @@ def _settings(
 ) -> _Settings:
     if not callable(body):
         raise TypeError(f"explore() needs a zero-argument callable as the body, got {body!r}")
-    if strategy not in STRATEGIES:
+    scheduler: Scheduler | None = None
+    if not isinstance(strategy, str):
+        missing = [
+            m
+            for m in ("new_execution", "next_thread", "next_value", "end_execution", "exhaustive")
+            if not callable(getattr(strategy, m, None))
+        ]
+        if missing:
+            raise TypeError(
+                f"strategy must be one of {', '.join(map(repr, STRATEGIES))} or a scheduler "
+                f"object (see treadle_model._scheduler.Scheduler); {strategy!r} has no "
+                + ", ".join(f"{m}()" for m in missing)
+            )
+        if interrupt_main:
+            raise ValueError(
+                "interrupt_main explores one scheduler run per interrupt point, so it needs a "
+                "named strategy ('dpor', 'dfs', 'random', 'pct'), not a scheduler instance"
+            )
+        scheduler = strategy  # type: ignore[assignment]
+        strategy = str(getattr(strategy, "name", type(strategy).__name__))
+    elif strategy not in STRATEGIES:
         raise ValueError(
-            f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}"
+            f"strategy must be one of {', '.join(map(repr, STRATEGIES))} or a scheduler "
+            f"object, got {strategy!r}"
         )
     if timeouts not in TIMEOUT_MODES:
         raise ValueError(f"timeouts must be 'when_stuck', 'always' or 'never', got {timeouts!r}")
     mx = _int_option("max_executions", max_executions, minimum=1, allow_none=True)
     pb = _int_option("preemption_bound", preemption_bound, minimum=0, allow_none=True)
-    if pb is not None and strategy not in ("dfs", "pct"):
+    if pb is not None and (scheduler is not None or strategy not in ("dfs", "pct")):
         raise ValueError(
             "preemption_bound applies to strategy='dfs' (and is the depth for 'pct'); "
             "'dpor' is exhaustive and 'random' has no bound"
@@ -156,6 +179,7 @@ def _settings(
         stop_on_first=bool(stop_on_first),
         strategy=str(strategy),
         seed=sd,
+        scheduler=scheduler,
         interrupt_main=interrupt_main if interrupt_main == "anywhere" else bool(interrupt_main),
         spurious=spur,
         timeouts=str(timeouts),
@@ -173,7 +197,7 @@ def explore(
     preemption_bound: int | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
     stop_on_first: bool = True,
-    strategy: str = "dpor",
+    strategy: str | Scheduler = "dpor",
     seed: int | None = None,
     interrupt_main: bool | str = False,
     spurious_wakeups: bool | int = False,
@@ -203,7 +227,9 @@ def explore(
         stop_on_first: stop at the first failing execution.
         strategy: ``"dpor"`` (exhaustive, one execution per Mazurkiewicz
             trace), ``"dfs"`` (every interleaving, optionally bounded),
-            ``"random"`` or ``"pct"`` (seeded by ``seed``).
+            ``"random"`` or ``"pct"`` (seeded by ``seed``), or a scheduler
+            object of your own (the ``treadle_model._scheduler.Scheduler``
+            protocol: it is asked for each execution and each next thread).
         seed: for ``"random"``/``"pct"`` (default 0).
         interrupt_main: also explore a KeyboardInterrupt raised in the main
             thread at each of its scheduling points (one per execution);
@@ -476,6 +502,8 @@ class _Explorer:
 
     def _scheduler(self) -> Scheduler:
         s = self.s
+        if s.scheduler is not None:
+            return s.scheduler
         if s.strategy == "dpor":
             return DPOR()
         if s.strategy == "dfs":
