@@ -19,8 +19,8 @@ import statistics
 import time
 
 from treadle_model import explore
-from treadle_model.conformance import monitor_factory
-from treadle_model.protocols import load
+from treadle_verify.conformance import monitor_factory
+from treadle_verify.protocols import load
 
 DEFAULT = [
     ("pump", "capacity=1 items=2"),

@@ -31,8 +31,7 @@ import tracemalloc
 from collections.abc import Iterable
 from typing import Any
 
-from treadle_model import check_spec
-from treadle_spec import pool_drain, pump, shutdown
+from treadle_spec import check_spec, pool_drain, pump, shutdown
 
 # (spec name, build function, constants) - growing sizes per spec.
 SIZES: list[tuple[str, Any, dict[str, Any]]] = [

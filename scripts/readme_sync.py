@@ -147,7 +147,7 @@ SPEC_CHECK_ARGS = [
 
 
 def gen_spec_check_example(text: str, line: int) -> str:
-    from treadle_model.cli import main
+    from treadle_verify.cli import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -203,7 +203,7 @@ def _check_results(json_path: Path | None) -> tuple[list[Any], str]:
         data = json.loads(json_path.read_text())
     else:
         ran = subprocess.run(
-            [sys.executable, "-m", "treadle_model.cli", "check", "--json"],
+            [sys.executable, "-m", "treadle_verify.cli", "check", "--json"],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -230,7 +230,7 @@ def _check_results(json_path: Path | None) -> tuple[list[Any], str]:
 
 def check_table(results: list[Any], preset: str) -> str:
     """The table ``treadle check`` prints, without its title line."""
-    from treadle_model._cli_check import _print_table
+    from treadle_verify._cli_check import _print_table
 
     out = io.StringIO()
     _print_table(results, preset, verbose=False, out=out)

@@ -1,7 +1,7 @@
 """The protocol events treadle emits, one namespace per module.
 
 Every ``sync.emit(name, ...)`` in treadle uses a name declared here, and the
-conformance mappings (``treadle_model.protocols``) read the names from here,
+conformance mappings (``treadle_verify.protocols``) read the names from here,
 so an event cannot be renamed on one side only, and a new event is either
 mapped to a spec step or explicitly marked quiet by each protocol that can
 see it (the tests scan every ``sync.emit`` call against :data:`EVENTS`).

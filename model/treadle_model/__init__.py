@@ -1,17 +1,17 @@
-"""treadle_model: the checking machinery for treadle.
+"""treadle_model: the explorer.
 
 A deterministic scheduler that runs real code written against
-:mod:`treadle.sync` under every distinct interleaving, an explicit-state
-checker for the specs in :mod:`treadle_spec`, and the bridge that checks each
-explored execution against its spec.
+:mod:`treadle.sync` under every distinct interleaving, with optimal DPOR, and
+reports each failure with a replayable schedule. It knows nothing of specs:
+the spec language and checker are :mod:`treadle_spec`; the bridge between the
+two (conformance), treadle's own protocols and the ``treadle`` command line
+are :mod:`treadle_verify`.
 """
 
 from __future__ import annotations
 
 from treadle_model._explore import check, explore, replay, unload
 from treadle_model._report import FAILURE_KINDS, Failure, MonitorViolation, Report
-from treadle_model.checker import SpecReport, Violation, check_spec
-from treadle_model.spec import Action, Property, Spec, action, fast_replace
 
 __all__: list[str] = [
     "FAILURE_KINDS",
@@ -22,12 +22,4 @@ __all__: list[str] = [
     "explore",
     "replay",
     "unload",
-    "Action",
-    "Property",
-    "Spec",
-    "SpecReport",
-    "Violation",
-    "action",
-    "check_spec",
-    "fast_replace",
 ]

@@ -1,7 +1,11 @@
-"""treadle_spec: TLA+-style state machines of treadle's protocols.
+"""treadle_spec: a TLA+-style spec language, its checker, and treadle's specs.
 
-Each module is one protocol, small enough to review, checked exhaustively by
-``treadle_model.check_spec``. A spec module has:
+Standalone: importing it loads neither greenlet nor the :mod:`treadle`
+library. :mod:`treadle_spec.lang` is the language (``Spec``, ``@action``,
+``Property``), :mod:`treadle_spec.checker` the explicit-state checker
+(``check_spec``: BFS with fingerprints, shortest counterexamples, liveness
+under weak fairness). The bundled specs are one module per protocol, small
+enough to review. A spec module has:
 
 * ``Constants`` - a frozen dataclass of sizes, failure points and documented
   ``bug_*`` switches that reintroduce historical mistakes;
@@ -19,8 +23,27 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from treadle_spec import executor, pool_drain, pump, shutdown, task
+from treadle_spec.checker import SpecReport, Violation, check_spec, explore_graph
+from treadle_spec.lang import Action, Property, Spec, action, fast_replace, state_variables
 
-__all__ = ["SPECS", "executor", "pool_drain", "pump", "shutdown", "task"]
+__all__ = [
+    "SPECS",
+    "Action",
+    "Property",
+    "Spec",
+    "SpecReport",
+    "Violation",
+    "action",
+    "check_spec",
+    "explore_graph",
+    "fast_replace",
+    "state_variables",
+    "executor",
+    "pool_drain",
+    "pump",
+    "shutdown",
+    "task",
+]
 
 SPECS = MappingProxyType(
     {

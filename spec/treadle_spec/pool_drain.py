@@ -68,7 +68,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
-from treadle_model.spec import Property, Spec, action, fast_replace
+from treadle_spec.lang import Property, Spec, action, fast_replace
 
 __all__ = ["DEFAULT_SIZES", "Constants", "PoolDrain", "State", "build"]
 

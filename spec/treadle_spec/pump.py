@@ -90,7 +90,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
-from treadle_model.spec import Property, Spec, action, fast_replace
+from treadle_spec.lang import Property, Spec, action, fast_replace
 
 __all__ = ["DEFAULT_SIZES", "END", "Constants", "Pump", "State", "build"]
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import treadle_model
 from treadle import channel, sync
-from treadle_model.conformance import Mapping, match
-from treadle_model.protocols import ProtocolCheck, Scenario
-from treadle_model.protocols._run import run_protocol
-from treadle_model.spec import Action, Property
+from treadle_spec.lang import Action, Property
+from treadle_verify.conformance import Mapping, match
+from treadle_verify.protocols import ProtocolCheck, Scenario
+from treadle_verify.protocols._run import run_protocol
 
 
 class _HandOff:

@@ -13,8 +13,8 @@ import pytest
 import treadle
 import treadle_model
 from treadle import _events, sync
-from treadle_model.conformance import ConformanceError, SpecMonitor, monitor_factory
-from treadle_model.protocols import EventTable, ProtocolCheck, load
+from treadle_verify.conformance import ConformanceError, SpecMonitor, monitor_factory
+from treadle_verify.protocols import EventTable, ProtocolCheck, load
 
 IMPL = Path(treadle.__file__).parent
 STRICT = ("pump", "pool", "executor")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from treadle_model.protocols import PROTOCOLS
-from treadle_model.protocols._parallel import plan, run_parallel
-from treadle_model.protocols._run import load_all, run_protocol
+from treadle_verify.protocols import PROTOCOLS
+from treadle_verify.protocols._parallel import plan, run_parallel
+from treadle_verify.protocols._run import load_all, run_protocol
 
 
 def _summary(results: list[Any]) -> list[Any]:
@@ -52,7 +52,7 @@ def test_parallel_results_equal_the_serial_run(serial: list[Any], jobs: int) -> 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "treadle_model.cli", "check", *args],
+        [sys.executable, "-m", "treadle_verify.cli", "check", *args],
         capture_output=True,
         text=True,
         timeout=300,

@@ -19,7 +19,7 @@ if importlib.util.find_spec("ray") is None:
 
 def _check(*args: str, env: dict[str, str] | None = None) -> tuple[int, Any, str]:
     done = subprocess.run(
-        [sys.executable, "-m", "treadle_model.cli", "check", "--quick", "--json", *args],
+        [sys.executable, "-m", "treadle_verify.cli", "check", "--quick", "--json", *args],
         capture_output=True,
         text=True,
         timeout=600,

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from treadle_model import Report
-from treadle_model.protocols import Scenario
-from treadle_model.protocols._run import explore_scenario
+from treadle_verify.protocols import Scenario
+from treadle_verify.protocols._run import explore_scenario
 
 
 def thorough_only(scenarios: Callable[[str], Sequence[Scenario]]) -> list[Scenario]:

@@ -1,6 +1,6 @@
 """A rendezvous send interrupted in its wake-up, explored under every interleaving.
 
-Found by the runtime's interrupt scenarios (``treadle_model.protocols.runtime``):
+Found by the runtime's interrupt scenarios (``treadle_verify.protocols.runtime``):
 ``Runtime.run_on_worker`` sends each job on a rendezvous channel, and a
 ``KeyboardInterrupt`` landing on the sender's ``notify()`` of the waiting
 receiver used to (1) leave the channel counting a wake-up that never

@@ -1,6 +1,6 @@
 """Executor and Tagged explored under every interleaving, conforming to the ``executor`` spec.
 
-Each scenario of ``treadle_model.protocols.executor`` (the ones ``treadle
+Each scenario of ``treadle_verify.protocols.executor`` (the ones ``treadle
 check`` runs at its default preset) is explored exhaustively with the
 conformance monitor on; its body asserts that every accepted job ran once
 in order and every rejected one never ran, that join drains and then joins,
@@ -21,12 +21,12 @@ import pytest
 from tests.exhaustive.mutants_executor import ReturnsBeforeTheThreadEnds, ReusesTags
 from tests.exhaustive.support import explore_ok, thorough_only
 from treadle_model import Failure, Report, explore, replay
-from treadle_model.checker import check_spec
-from treadle_model.conformance import monitor_factory
-from treadle_model.protocols import Scenario
-from treadle_model.protocols import executor as protocol
-from treadle_model.protocols._run import explore_scenario
 from treadle_spec import executor as executor_spec
+from treadle_spec.checker import check_spec
+from treadle_verify.conformance import monitor_factory
+from treadle_verify.protocols import Scenario
+from treadle_verify.protocols import executor as protocol
+from treadle_verify.protocols._run import explore_scenario
 
 DEFAULT = protocol.scenarios("default")
 THOROUGH_ONLY = thorough_only(protocol.scenarios)

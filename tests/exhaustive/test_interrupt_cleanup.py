@@ -5,7 +5,7 @@ thread at each of its scheduling points in turn (one per execution), so these
 runs cover an interrupt landing *inside* the clean-up itself: in the middle of
 closing a channel, of joining, of draining forwarded log records.
 
-The protocol scenarios ``treadle check`` runs (``treadle_model.protocols``)
+The protocol scenarios ``treadle check`` runs (``treadle_verify.protocols``)
 cover the pump and executor protocols broadly; this file pins the pieces
 that make their clean-up interrupt-proof.
 """

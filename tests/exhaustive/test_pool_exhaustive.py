@@ -1,6 +1,6 @@
 """WorkerPool under every interleaving: the ``pool`` protocol's scenarios and mutants.
 
-Each scenario of :mod:`treadle_model.protocols.pool` runs the real pool under
+Each scenario of :mod:`treadle_verify.protocols.pool` runs the real pool under
 the model's exhaustive (DPOR) exploration with the ``pool_drain``
 conformance monitor on, exactly as ``treadle check`` does: a pass means no
 interleaving deadlocks, loses a wakeup, leaks a thread, raises, loses or
@@ -23,12 +23,12 @@ import pytest
 
 from tests.exhaustive import mutants_pool as mutants
 from treadle.pool import PoolStop, WorkerPool
-from treadle_model import Report, check_spec, explore, replay
-from treadle_model.conformance import monitor_factory
-from treadle_model.protocols import Scenario, load
-from treadle_model.protocols import pool as protocol
-from treadle_model.protocols._run import explore_scenario
-from treadle_spec import pool_drain
+from treadle_model import Report, explore, replay
+from treadle_spec import check_spec, pool_drain
+from treadle_verify.conformance import monitor_factory
+from treadle_verify.protocols import Scenario, load
+from treadle_verify.protocols import pool as protocol
+from treadle_verify.protocols._run import explore_scenario
 
 DEFAULT = {s.name: s for s in protocol.scenarios("default")}
 THOROUGH_ONLY = [s for s in protocol.scenarios("thorough") if s.name not in DEFAULT]

@@ -1,6 +1,6 @@
 """WorkerPump.run explored under every interleaving, conforming to the ``pump`` spec.
 
-Each scenario of ``treadle_model.protocols.pump`` (the ones ``treadle check``
+Each scenario of ``treadle_verify.protocols.pump`` (the ones ``treadle check``
 runs at its default preset) is explored exhaustively with the conformance
 monitor on; its body asserts FIFO, nothing lost or duplicated, the right
 outcome and the join before ``run`` returns. Then the checks are shown to
@@ -20,12 +20,12 @@ import pytest
 from tests.exhaustive.mutants_pump import KeepsReceiverOpen, WaitsForEverySender
 from tests.exhaustive.support import explore_ok, thorough_only
 from treadle_model import Failure, Report, explore, replay
-from treadle_model.checker import check_spec
-from treadle_model.conformance import monitor_factory
-from treadle_model.protocols import Scenario
-from treadle_model.protocols import pump as protocol
-from treadle_model.protocols._run import explore_scenario
 from treadle_spec import pump as pump_spec
+from treadle_spec.checker import check_spec
+from treadle_verify.conformance import monitor_factory
+from treadle_verify.protocols import Scenario
+from treadle_verify.protocols import pump as protocol
+from treadle_verify.protocols._run import explore_scenario
 
 DEFAULT = protocol.scenarios("default")
 THOROUGH_ONLY = thorough_only(protocol.scenarios)

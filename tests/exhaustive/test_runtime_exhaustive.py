@@ -1,6 +1,6 @@
 """Runtime sessions explored under every interleaving, conforming to the ``shutdown`` spec.
 
-Each scenario of ``treadle_model.protocols.runtime`` (the ones ``treadle check``
+Each scenario of ``treadle_verify.protocols.runtime`` (the ones ``treadle check``
 runs at its default preset) is explored exhaustively with the conformance
 monitor on: init, jobs with main-side calls, shutdown from main and from a
 second thread, Ctrl-C at every scheduling point of the main thread, spurious
@@ -29,12 +29,12 @@ from tests.exhaustive.mutants_runtime import (
 )
 from tests.exhaustive.support import explore_ok, thorough_only
 from treadle_model import Failure, Report, explore, replay
-from treadle_model.checker import check_spec
-from treadle_model.conformance import monitor_factory
-from treadle_model.protocols import Scenario
-from treadle_model.protocols import runtime as protocol
-from treadle_model.protocols._run import explore_scenario
 from treadle_spec import shutdown as shutdown_spec
+from treadle_spec.checker import check_spec
+from treadle_verify.conformance import monitor_factory
+from treadle_verify.protocols import Scenario
+from treadle_verify.protocols import runtime as protocol
+from treadle_verify.protocols._run import explore_scenario
 
 DEFAULT = protocol.scenarios("default")
 THOROUGH_ONLY = thorough_only(protocol.scenarios)

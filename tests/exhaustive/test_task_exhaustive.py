@@ -1,6 +1,6 @@
 """Task handles explored under every interleaving, conforming to the ``task`` spec.
 
-Each scenario of ``treadle_model.protocols.task`` (the ones ``treadle check``
+Each scenario of ``treadle_verify.protocols.task`` (the ones ``treadle check``
 runs at its default preset) is explored exhaustively with the conformance
 monitor on: tasks that return, raise, look at their token between steps,
 ignore it, nap on it or wait for it; owners that wait, cancel at once, close
@@ -24,12 +24,12 @@ from tests.exhaustive.mutants_task import ClosesWithoutCancel, Detached
 from tests.exhaustive.support import explore_ok, thorough_only
 from treadle.task import TaskHandle
 from treadle_model import Failure, Report, explore, replay
-from treadle_model.checker import check_spec
-from treadle_model.conformance import monitor_factory
-from treadle_model.protocols import Scenario
-from treadle_model.protocols import task as protocol
-from treadle_model.protocols._run import explore_scenario
 from treadle_spec import task as task_spec
+from treadle_spec.checker import check_spec
+from treadle_verify.conformance import monitor_factory
+from treadle_verify.protocols import Scenario
+from treadle_verify.protocols import task as protocol
+from treadle_verify.protocols._run import explore_scenario
 
 DEFAULT = protocol.scenarios("default")
 THOROUGH_ONLY = thorough_only(protocol.scenarios)

@@ -1,6 +1,6 @@
 """``python -m tests.integration.mutant_cli ARGS``: the ``treadle`` command with a broken pump.
 
-The same command line as ``treadle`` (:func:`treadle_model.cli.main`), except
+The same command line as ``treadle`` (:func:`treadle_verify.cli.main`), except
 that the ``pump`` protocol's scenarios explore
 :class:`tests.exhaustive.mutants_pump.KeepsReceiverOpen` instead of the
 shipped ``WorkerPump``; so ``treadle check pump`` fails here and the tests can
@@ -13,8 +13,8 @@ import dataclasses
 import sys
 
 from tests.exhaustive.mutants_pump import KeepsReceiverOpen
-from treadle_model.cli import main
-from treadle_model.protocols import pump
+from treadle_verify.cli import main
+from treadle_verify.protocols import pump
 
 
 def _install() -> None:

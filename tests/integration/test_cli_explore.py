@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from treadle_model.cli import main
+from treadle_verify.cli import main
 
 RACY = "tests.integration.programs:racy_counter"
 

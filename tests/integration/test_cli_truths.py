@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from treadle_model import explore
-from treadle_model.cli import BROKEN_PIPE_STATUS, main
-from treadle_model.protocols import load
+from treadle_verify.cli import BROKEN_PIPE_STATUS, main
+from treadle_verify.protocols import load
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from treadle_model.conformance import (
+from treadle_spec.lang import Action
+from treadle_verify.conformance import (
     ConformanceError,
     Mapping,
     SpecMonitor,
@@ -16,7 +17,6 @@ from treadle_model.conformance import (
     monitor_factory,
     never,
 )
-from treadle_model.spec import Action
 
 
 class Counter:

@@ -21,7 +21,7 @@ import pytest
 import treadle_model
 from tests.model import plain_programs as pp
 from treadle import sync
-from treadle_model.cli import main
+from treadle_verify.cli import main
 
 # What these names are before any exploration (threading.Lock is a function up
 # to 3.12 and a type since 3.13); kept in a dict, which the patching never scans.

@@ -11,7 +11,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from treadle_model import Action, Property, Spec, action, fast_replace
+from treadle_spec import Action, Property, Spec, action, fast_replace
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from tests.spec.models import (
     Spinner,
     naive_reachable,
 )
-from treadle_model import Action, Property, Spec, action, check_spec
-from treadle_model.checker import explore_graph, format_trace
+from treadle_spec import Action, Property, Spec, action, check_spec
+from treadle_spec.checker import explore_graph, format_trace
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 17])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from treadle_model import _cli_spec
-from treadle_model.cli import main
+from treadle_verify import _cli_spec
+from treadle_verify.cli import main
 
 
 def test_list_names_every_spec(capsys: pytest.CaptureFixture[str]) -> None:

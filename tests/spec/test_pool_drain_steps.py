@@ -8,8 +8,7 @@ and the manager finding the channel idle before stop, change nothing.
 
 from __future__ import annotations
 
-from treadle_model import Action
-from treadle_spec import pool_drain
+from treadle_spec import Action, pool_drain
 
 
 def _run(spec: pool_drain.PoolDrain, *steps: str) -> pool_drain.State:

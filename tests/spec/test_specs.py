@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 import treadle_spec
-from treadle_model import Action, check_spec
-from treadle_model.checker import SpecReport, explore_graph
-from treadle_spec import SPECS, executor, pool_drain, pump, shutdown, task
+from treadle_spec import SPECS, Action, check_spec, executor, pool_drain, pump, shutdown, task
+from treadle_spec.checker import SpecReport, explore_graph
 
 
 def _check(spec: object, **options: object) -> SpecReport:
@@ -271,7 +270,7 @@ def test_specs_import_only_the_spec_language_of_treadle_model() -> None:
             if isinstance(node, ast.ImportFrom) and node.module:
                 top = node.module.split(".")[0]
                 if top == "treadle_model":
-                    assert node.module == "treadle_model.spec", f"{path.name}: {node.module}"
+                    assert node.module == "treadle_spec.lang", f"{path.name}: {node.module}"
                 assert top != "treadle", f"{path.name} imports the impl"
             elif isinstance(node, ast.Import):
                 for alias in node.names:

@@ -1,4 +1,4 @@
-"""The explicit-state checker for specs (:mod:`treadle_model.spec`).
+"""The explicit-state checker for specs (:mod:`treadle_spec.lang`).
 
 :func:`check_spec` explores every reachable state breadth-first and reports:
 
@@ -43,7 +43,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
-from treadle_model.spec import Property, Spec, state_variables
+from treadle_spec.lang import Property, Spec, state_variables
 
 __all__ = [
     "SpecGraph",
@@ -305,7 +305,7 @@ def check_spec(
     """Explore every reachable state of ``model`` and check its properties.
 
     Args:
-        model: a spec (see :mod:`treadle_model.spec` for the shape).
+        model: a spec (see :mod:`treadle_spec.lang` for the shape).
         all_violations: keep exploring after a violation and report every
             property that fails (each with its shortest trace); by default
             the search stops at the first one.

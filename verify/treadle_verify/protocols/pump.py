@@ -48,9 +48,9 @@ from treadle._events import Channel, Pump
 from treadle.channel import Disconnected, Sender
 from treadle.pump import END, WorkerError, WorkerPump
 from treadle_model import unload
-from treadle_model.conformance import ActionMatch, Mapping, any_of, match, never
-from treadle_model.protocols import EventTable, Preset, ProtocolCheck, Scenario
 from treadle_spec import pump as pump_spec
+from treadle_verify.conformance import ActionMatch, Mapping, any_of, match, never
+from treadle_verify.protocols import EventTable, Preset, ProtocolCheck, Scenario
 
 __all__ = [
     "CHECK",

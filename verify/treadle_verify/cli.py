@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     for name in _SUBCOMMAND_MODULES:
-        module = importlib.import_module(f"treadle_model.{name}")
+        module = importlib.import_module(f"treadle_verify.{name}")
         module.register(subparsers)
     return parser
 

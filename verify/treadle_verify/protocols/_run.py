@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from treadle_model.conformance import monitor_factory
-from treadle_model.protocols import Preset, ProtocolCheck, Scenario
+from treadle_verify.conformance import monitor_factory
+from treadle_verify.protocols import Preset, ProtocolCheck, Scenario
 
 __all__ = [
     "ProtocolResult",
@@ -153,8 +153,8 @@ def _constants_dict(constants: Any) -> dict[str, Any]:
 
 def check_spec_size(spec_name: str, constants: Mapping[str, Any]) -> SpecResult:
     """Check spec ``spec_name`` (from ``treadle_spec.SPECS``) at ``constants``."""
-    from treadle_model.checker import check_spec
     from treadle_spec import SPECS
+    from treadle_spec.checker import check_spec
 
     module = SPECS[spec_name]
     model = module.build(**constants)
@@ -237,7 +237,7 @@ def run_protocol(
 
 def load_all(names: Sequence[str]) -> list[ProtocolCheck]:
     """The checks for ``names`` (all protocols when empty)."""
-    from treadle_model.protocols import PROTOCOLS, load
+    from treadle_verify.protocols import PROTOCOLS, load
 
     return [load(n) for n in (names or PROTOCOLS)]
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from treadle_model.spec import Action
+from treadle_spec.lang import Action
 
 __all__ = [
     "ActionMatch",

@@ -142,8 +142,8 @@ def run_check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from treadle_model.protocols import PROTOCOLS
-    from treadle_model.protocols._run import load_all, run_protocol
+    from treadle_verify.protocols import PROTOCOLS
+    from treadle_verify.protocols._run import load_all, run_protocol
 
     unknown = [p for p in args.protocols if p not in PROTOCOLS]
     if unknown:
@@ -179,7 +179,7 @@ def run_check(args: argparse.Namespace) -> int:
     wall = time.perf_counter()
     workers: list[Any] = []
     if args.ray is not None:
-        from treadle_model.protocols._parallel import run_ray
+        from treadle_verify.protocols._parallel import run_ray
 
         try:
             # Ray's own processes print to the driver's stdout; keep it for our output.
@@ -199,7 +199,7 @@ def run_check(args: argparse.Namespace) -> int:
             print(f"treadle check: {exc}", file=sys.stderr)
             return 2
     elif args.jobs > 1:
-        from treadle_model.protocols._parallel import run_parallel
+        from treadle_verify.protocols._parallel import run_parallel
 
         results, workers = run_parallel(
             [c.name for c in checks],
@@ -350,7 +350,7 @@ def replay_command(protocol: str, preset: str, scenario: str, schedule: str) -> 
 
 def _replay(args: argparse.Namespace, checks: list[Any], preset: Any) -> int:
     from treadle_model import replay
-    from treadle_model.conformance import monitor_factory
+    from treadle_verify.conformance import monitor_factory
 
     if len(checks) != 1 or len(args.scenario) != 1:
         print("treadle check --replay needs one PROTOCOL and one --scenario", file=sys.stderr)

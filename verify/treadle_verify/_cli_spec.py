@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from treadle_model.checker import SpecReport, check_spec, explore_graph
-from treadle_model.spec import Spec, SpecModule, state_variables
+from treadle_spec.checker import SpecReport, check_spec, explore_graph
+from treadle_spec.lang import Spec, SpecModule, state_variables
 
 __all__ = ["GRAPHVIZ_MISSING", "register", "render_dot", "render_spec"]
 

@@ -53,9 +53,9 @@ from treadle.runtime import (
     _Shutdown,
 )
 from treadle_model import unload
-from treadle_model.conformance import ActionMatch, Mapping, any_of, match
-from treadle_model.protocols import Preset, ProtocolCheck, Scenario
 from treadle_spec import shutdown as shutdown_spec
+from treadle_verify.conformance import ActionMatch, Mapping, any_of, match
+from treadle_verify.protocols import Preset, ProtocolCheck, Scenario
 
 __all__ = [
     "CHECK",

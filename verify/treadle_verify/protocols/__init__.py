@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from treadle_model.conformance import Mapping as EventMapping
+from treadle_verify.conformance import Mapping as EventMapping
 
 __all__ = [
     "EventTable",
@@ -80,7 +80,7 @@ class EventTable:
         """
         if event in self.quiet:
             return None
-        from treadle_model.conformance import ConformanceError
+        from treadle_verify.conformance import ConformanceError
 
         if event in self.mapped:
             why = "is mapped in its event table, but the mapping did not translate it"
@@ -147,7 +147,7 @@ def load(name: str) -> ProtocolCheck:
     """
     if name not in PROTOCOLS:
         raise KeyError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
-    module = importlib.import_module(f"treadle_model.protocols.{name}")
+    module = importlib.import_module(f"treadle_verify.protocols.{name}")
     check = module.CHECK
     assert isinstance(check, ProtocolCheck)
     return check

@@ -38,9 +38,9 @@ from treadle import sync
 from treadle._events import Executor as Ev
 from treadle.executor import Executor, ExecutorClosed, Tagged, TaggedAccessError
 from treadle_model import unload
-from treadle_model.conformance import ActionMatch, Mapping, match, never
-from treadle_model.protocols import EventTable, Preset, ProtocolCheck, Scenario
 from treadle_spec import executor as executor_spec
+from treadle_verify.conformance import ActionMatch, Mapping, match, never
+from treadle_verify.protocols import EventTable, Preset, ProtocolCheck, Scenario
 
 __all__ = ["CHECK", "EVENTS", "JobFailed", "mapping", "scenarios", "spec_sizes"]
 

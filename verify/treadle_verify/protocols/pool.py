@@ -36,9 +36,9 @@ from treadle._events import Channel, Pool
 from treadle.channel import Empty
 from treadle.pool import CONTINUE, PAUSE, PoolWorkerError, UpMsg, WorkerPool
 from treadle_model import unload
-from treadle_model.conformance import ActionMatch, Mapping, any_of, match, never
-from treadle_model.protocols import EventTable, Preset, ProtocolCheck, Scenario
 from treadle_spec import pool_drain
+from treadle_verify.conformance import ActionMatch, Mapping, any_of, match, never
+from treadle_verify.protocols import EventTable, Preset, ProtocolCheck, Scenario
 
 __all__ = [
     "CHECK",

@@ -1,6 +1,6 @@
 """The spec language: small, TLA+-style state machines that the checker explores.
 
-Any object with this shape is a model :func:`treadle_model.check_spec` accepts
+Any object with this shape is a model :func:`treadle_spec.check_spec` accepts
 (the stateright shape):
 
 * ``init_states() -> Iterable[S]``: the initial states;
@@ -144,7 +144,7 @@ def _check_name(name: object) -> str:
 
 @runtime_checkable
 class Model(Protocol[S, A]):
-    """The shape :func:`~treadle_model.check_spec` needs (see the module docs)."""
+    """The shape :func:`~treadle_spec.check_spec` needs (see the module docs)."""
 
     def init_states(self) -> Iterable[S]: ...
 

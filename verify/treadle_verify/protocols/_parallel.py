@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from treadle_model.protocols import Preset
-from treadle_model.protocols._run import (
+from treadle_verify.protocols import Preset
+from treadle_verify.protocols._run import (
     ProtocolResult,
     ScenarioResult,
     SpecResult,
