@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 _REPEAT_PARAM = "__pytest_repeat_step_number"
+_SUMMARY_KEY = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -91,9 +92,28 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         import dataclasses
 
         shown_failure = dataclasses.replace(failure, replay_call="")
+        pyfuncitem.stash[_SUMMARY_KEY] = f"{report._summary()}; {failure.kind}"
         pytest.fail(
             f"{report._summary()}\n\n{shown_failure}\n\nrerun exactly this schedule with:\n"
             f"    @pytest.mark.treadle({shown}{sep}replay={failure.schedule!r})",
             pytrace=False,
         )
     return True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep the failure printed once: the short summary gets one line.
+
+    pytest puts a failure's whole message into the "short test summary" when it
+    runs on CI (``$CI`` set) or with ``-vv``; for a treadle failure that is the
+    trace a second time. The summary line names the report and the kind.
+    """
+    outcome = yield
+    summary = item.stash.get(_SUMMARY_KEY, None)
+    if summary is None or call.when != "call":
+        return
+    report = outcome.get_result()
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and hasattr(crash, "message"):
+        crash.message = summary

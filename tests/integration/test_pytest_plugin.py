@@ -94,12 +94,33 @@ def test_marker_refuses_positional_arguments(pytester: pytest.Pytester) -> None:
     assert "keyword options only" in result.stdout.str() + result.stderr.str()
 
 
-def test_a_failing_marked_test_prints_its_failure_once(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    ("ci", "flags"),
+    [(None, ()), ("true", ()), (None, ("-vv",))],
+    ids=["plain", "on-ci", "very-verbose"],
+)
+def test_a_failing_marked_test_prints_its_failure_once(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    ci: str | None,
+    flags: tuple[str, ...],
+) -> None:
+    # On CI ($CI set) and with -vv pytest copies a failure's whole message
+    # into the short summary; the plugin keeps that to one line.
+    for name in ("CI", "BUILD_NUMBER"):
+        monkeypatch.delenv(name, raising=False)
+    if ci is not None:
+        monkeypatch.setenv("CI", ci)
     pytester.makepyfile(RACY.format(options=""))
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *flags)
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert len(re.findall(r"^schedule: ", text, flags=re.MULTILINE)) == 1, text
+    summary = [line for line in text.splitlines() if line.startswith("FAILED ")]
+    assert len(summary) == 1, text
+    if ci or flags:  # shown whole: the report's summary line and the kind
+        assert " - treadle_model (dpor): 2 executions" in summary[0], summary
+        assert summary[0].endswith("; exception"), summary
     assert text.count("trace:") == 1, text
     # The body is the test itself, so the replay is the marker, not a Python call.
     assert "treadle_model.replay(" not in text
