@@ -214,11 +214,15 @@ class NoWorkers(Disconnected):
 class PoolWorkerError(ExceptionGroup[Exception]):
     """One or more workers raised; raised by ``stop``/``stop_and_join``/``close``.
 
-    It is raised only after every worker was joined. ``exceptions[k]`` was
-    raised by worker ``workers[k]`` (each also carries a note naming it).
-    A worker that raised a ``BaseException`` that is not an ``Exception``
-    (``SystemExit``, ``KeyboardInterrupt`` raised by hand) is reported as a
-    :class:`RuntimeError` whose ``__cause__`` is that exception.
+    It is raised only after every worker was joined. Its message names each
+    worker and what it raised, e.g. ``2 pool workers raised: worker 0:
+    ValueError('x'); worker 3: KeyError('k')``. ``exceptions[k]`` was raised
+    by worker ``workers[k]``; each exception also knows its worker as
+    ``exc.treadle_worker`` and carries a note naming it. A worker that raised
+    a ``BaseException`` that is not an ``Exception`` (``SystemExit``,
+    ``KeyboardInterrupt`` raised by hand) is reported as a
+    :class:`RuntimeError` whose ``__cause__`` is that exception (and whose
+    ``treadle_worker`` names the worker); the message shows the original.
 
     Attributes:
         workers: the index of the worker behind each exception.
@@ -253,8 +257,33 @@ class PoolWorkerError(ExceptionGroup[Exception]):
         super().__init__(message, exceptions)
 
     def derive(self, excs: Sequence[Exception]) -> PoolWorkerError:  # type: ignore[override]
+        # split()/subgroup()/except*: the part keeps its workers, and its
+        # message names only them.
         by_id = {id(e): w for e, w in zip(self.exceptions, self.workers, strict=True)}
-        return PoolWorkerError(self.message, excs, [by_id.get(id(e), -1) for e in excs])
+        workers = [by_id.get(id(e), -1) for e in excs]
+        return PoolWorkerError(_describe(list(zip(workers, excs, strict=True))), excs, workers)
+
+
+_SHOWN = 200
+"""At most this many characters of each worker's exception in the message."""
+
+
+def _describe(errors: Sequence[tuple[int, BaseException]]) -> str:
+    """``2 pool workers raised: worker 0: ValueError('x'); worker 3: KeyError('k')``."""
+    parts = []
+    for index, exc in errors:
+        # A wrapped BaseException is shown as what the worker raised.
+        shown = exc.__cause__ if isinstance(exc, _Wrapped) and exc.__cause__ else exc
+        text = repr(shown)
+        if len(text) > _SHOWN:
+            text = text[: _SHOWN - 3] + "..."
+        parts.append(f"worker {index}: {text}")
+    n = len(errors)
+    return f"{n} pool worker{'s' if n != 1 else ''} raised: " + "; ".join(parts)
+
+
+class _Wrapped(RuntimeError):
+    """What stands for a worker's non-``Exception`` ``BaseException`` in the group."""
 
 
 def _worker_error(errors: Sequence[tuple[int, BaseException]]) -> PoolWorkerError | None:
@@ -263,18 +292,14 @@ def _worker_error(errors: Sequence[tuple[int, BaseException]]) -> PoolWorkerErro
     excs: list[Exception] = []
     for index, exc in errors:
         if not isinstance(exc, Exception):
-            wrapped = RuntimeError(f"pool worker {index} raised {type(exc).__name__}: {exc}")
+            wrapped = _Wrapped(f"pool worker {index} raised {type(exc).__name__}: {exc}")
             wrapped.__cause__ = exc
             exc = wrapped
         exc.add_note(f"raised by pool worker {index}")
+        with contextlib.suppress(AttributeError, TypeError):  # a read-only attribute
+            exc.treadle_worker = index  # type: ignore[attr-defined]
         excs.append(exc)
-    n = len(errors)
-    which = ", ".join(str(i) for i, _ in errors)
-    return PoolWorkerError(
-        f"{n} pool worker{'s' if n > 1 else ''} raised (worker{'s' if n > 1 else ''} {which})",
-        excs,
-        [i for i, _ in errors],
-    )
+    return PoolWorkerError(_describe(errors), excs, [i for i, _ in errors])
 
 
 def _unwrap(msgs: Sequence[UpMsg[Any]], with_envelope: bool) -> list[Any]:

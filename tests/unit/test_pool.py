@@ -285,6 +285,39 @@ def test_several_raising_workers_are_all_joined_and_all_reported() -> None:
     pool.close()
 
 
+def test_the_worker_error_names_each_worker_and_its_exception() -> None:
+    def worker(tx: Tx, rx: Rx) -> None:
+        if tx.index == 0:
+            raise ValueError("x")
+        if tx.index == 3:
+            raise KeyError("k")
+        wait_for_stop(tx, rx)
+
+    pool = WorkerPool[Any, Any](4, name="msg")
+    pool.execute_many(4, worker)
+    wait_until(lambda: stats(pool).running == 2, "workers 0 and 3 to raise")
+    with pytest.raises(PoolWorkerError) as info:
+        pool.stop_and_join()
+    err = info.value
+    assert err.message == (
+        "2 pool workers raised: worker 0: ValueError('x'); worker 3: KeyError('k')"
+    )
+    assert str(err) == err.message + " (2 sub-exceptions)"
+    assert err.workers == (0, 3)
+    assert [e.treadle_worker for e in err.exceptions] == [0, 3]  # type: ignore[attr-defined]
+    # A part of the group names only its own workers.
+    part = err.subgroup(KeyError)
+    assert part is not None and part.workers == (3,)
+    assert part.message == "1 pool worker raised: worker 3: KeyError('k')"
+    # A huge exception repr is cut short in the message.
+    pool.execute(lambda tx, rx: (_ for _ in ()).throw(ValueError("y" * 1000)))
+    with pytest.raises(PoolWorkerError) as info:
+        pool.stop_and_join()
+    assert info.value.message.endswith("...")
+    assert len(info.value.message) < 300
+    pool.close()
+
+
 def test_a_worker_raising_a_base_exception_is_reported_wrapped() -> None:
     def leave(tx: Tx, rx: Rx) -> None:
         raise SystemExit(3)
@@ -296,6 +329,8 @@ def test_a_worker_raising_a_base_exception_is_reported_wrapped() -> None:
     (exc,) = info.value.exceptions
     assert isinstance(exc, RuntimeError)
     assert isinstance(exc.__cause__, SystemExit)
+    assert str(info.value) == "1 pool worker raised: worker 0: SystemExit(3) (1 sub-exception)"
+    assert exc.treadle_worker == 0  # type: ignore[attr-defined]
     assert pool.statistics().closed
 
 
