@@ -680,6 +680,7 @@ class WorkerPool(Generic[U, D]):
         core = self._core
         with core.lock:
             self._check_open("execute")
+            core.stopped_by = None
             if core.anchor is None:
                 self._new_up_channel()
             assert core.anchor is not None
@@ -746,9 +747,15 @@ class WorkerPool(Generic[U, D]):
     def _no_workers(self, op: str) -> NoWorkers:
         with self._core.lock:
             n = len(self._core.workers)
+            stopped_by = self._core.stopped_by
         if n:
             who = "its only worker has" if n == 1 else f"all {n} workers have"
             why = f"{who} ended (call stop() to join them and see their errors)"
+        elif stopped_by is not None:
+            return NoWorkers(
+                f"{op}(): pool workers have stopped ({stopped_by} was called); no more values "
+                "(execute() starts new workers)"
+            )
         else:
             why = "no worker was started (call execute() first)"
         return NoWorkers(f"{op}() on a WorkerPool with no running worker and nothing queued: {why}")

@@ -359,6 +359,34 @@ def test_recv_after_all_workers_ended_returns_the_queue_then_raises() -> None:
     pool.close()
 
 
+def test_recv_after_a_stop_says_the_workers_stopped() -> None:
+    pool = WorkerPool[int, Any](4, name="after")
+    pool.execute_many(2, send_then_wait(None))
+    assert sorted(pool.stop_and_join()) == [0, 1]
+    stopped = r"pool workers have stopped \(stop_and_join\(\) was called\); no more values"
+    with pytest.raises(NoWorkers, match=stopped) as info:
+        pool.recv()
+    assert "execute() first" not in str(info.value)
+    with pytest.raises(NoWorkers, match=stopped):
+        pool.recv(timeout=WAIT)
+    with pytest.raises(NoWorkers, match=stopped):
+        pool.try_recv()
+    assert list(pool.recv_burst()) == []  # a burst never raises: it is just empty
+    # After stop(), the message names stop().
+    pool.execute(send_then_wait(5))
+    assert list(pool.stop()) == [5]
+    with pytest.raises(NoWorkers, match=r"stopped \(stop\(\) was called\)"):
+        pool.try_recv()
+    # New workers: the pool receives again, and then is back to "ended".
+    pool.execute(lambda tx, rx: tx.send(9))
+    assert pool.recv(timeout=WAIT) == 9
+    with pytest.raises(NoWorkers, match="its only worker has ended"):
+        pool.recv(timeout=WAIT)
+    pool.close()
+    with pytest.raises(Closed, match="closed WorkerPool"):
+        pool.recv()
+
+
 def test_recv_unblocks_with_an_error_when_the_last_worker_ends() -> None:
     holder: dict[str, WorkerPool[Any, Any]] = {}
 
