@@ -49,7 +49,9 @@ that arrive meanwhile are held and delivered, in order, after ``CONTINUE``;
 What treadle does beyond the seed: every worker is joined even when several
 raise, and their errors are raised together afterwards as one
 :class:`PoolWorkerError` (an ``ExceptionGroup``); closing or dropping the pool
-stops and joins it; ``recv`` on a pool with no running worker and nothing
+stops and joins it (a finaliser that cannot take the pool's lock at once, or
+runs on one of its workers, hands that to a ``<name>-closer`` thread instead
+of waiting); ``recv`` on a pool with no running worker and nothing
 queued raises :class:`NoWorkers` instead of blocking forever (also when the
 last worker ends while ``recv`` waits); ``send_one`` starts at worker 0; an
 abandoned or interrupted ``stop()`` still drains and joins.
@@ -545,6 +547,7 @@ class _Core:
         "backlog",
         "capacity",
         "closed",
+        "closer",
         "live",
         "lock",
         "name",
@@ -579,6 +582,8 @@ class _Core:
         # None once execute() starts new ones. For NoWorkers' message.
         self.stopped_by: str | None = None
         self.closed = False
+        # A closer thread was started for this dropped pool (set without the lock).
+        self.closer = False
         self.active_stop: weakref.ref[PoolStop[Any]] | None = None
         # Worker errors a stop() could not raise (abandoned, or another
         # exception was in flight); the next stop()/close() raises them.
@@ -1167,22 +1172,38 @@ class WorkerPool(Generic[U, D]):
             exc.add_note(f"while closing {self!r}, workers also failed: {group!r}")
 
     def __del__(self) -> None:
+        """Dropping an open pool closes it; the finaliser itself never waits for a lock.
+
+        The cycle collector may finalise the pool on any thread, including
+        one that holds the pool's lock (a worker ending, say): waiting for
+        the lock there would deadlock. So the lock is only tried. When it is
+        free and this is not one of the pool's workers, the pool is closed
+        here (stop, drain, join, as ``close()``). Otherwise - the lock is
+        busy, or this thread is one of the pool's own workers, which cannot
+        join itself - the close is handed to a new thread
+        (``<name>-closer``), which stops, drains and joins the workers once
+        the lock is free; a worker error it meets goes to
+        ``threading.excepthook``.
+        """
         core: _Core | None = getattr(self, "_core", None)
-        if core is None or core.closed:
+        if core is None or core.closed or core.closer:
             return
-        me = sync.current_thread()
-        with core.lock:
-            on_worker = any(w.thread is me for w in core.workers)
-        if on_worker:
-            # The last reference went away on one of our own workers; it
-            # cannot drain for (or join) itself. Ask everyone to stop.
-            with core.lock:
-                core.closed = True
-                for worker in core.workers:
-                    with contextlib.suppress(Disconnected):
-                        worker.down.send(STOP)
-            return
-        self.close()
+        if core.lock.acquire(blocking=False):
+            try:
+                me = sync.current_thread()
+                on_worker = any(w.thread is me for w in core.workers)
+            finally:
+                core.lock.release()
+            if not on_worker:
+                self.close()
+                return
+        # No waiting here: a closer thread does it. It cannot be started only
+        # at interpreter shutdown, after the workers were joined anyway.
+        core.closer = True
+        try:
+            sync.spawn(_close_dropped, core, name=f"{core.name}-closer")
+        except RuntimeError:
+            core.closer = False
 
     # -- introspection ---------------------------------------------------------------------
 
@@ -1208,6 +1229,13 @@ class WorkerPool(Generic[U, D]):
             f"<WorkerPool {core.name!r} capacity={core.capacity} workers={len(core.workers)} "
             f"running={core.live}{' closed' if core.closed else ''}>"
         )
+
+
+def _close_dropped(core: _Core) -> None:
+    """On a thread of its own: close a dropped pool whose finaliser could not."""
+    pool: WorkerPool[Any, Any] = WorkerPool.__new__(WorkerPool)
+    pool._core = core
+    pool.close()
 
 
 class PoolStop(Generic[T]):

@@ -642,6 +642,79 @@ def test_dropping_the_pool_stops_and_joins_its_workers() -> None:
     assert not any(t.is_alive() for t in threads)
 
 
+def finalise_on_a_thread(target: Callable[[], None], name: str) -> None:
+    """Run ``target`` (a finaliser call) on a thread; it must finish, not hang."""
+    # A daemon: if it does hang, the test fails instead of the interpreter exit.
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    thread.join(timeout=WAIT)  # a hang detector, not a sleep
+    assert not thread.is_alive(), f"{name}: the finaliser blocked"
+
+
+def closed_by_its_closer(pool: WorkerPool[Any, Any], workers: list[threading.Thread]) -> None:
+    """The closer thread the finaliser handed over to stops, drains and joins the pool."""
+    wait_until(lambda: stats(pool).closed, "the closer to close the pool")
+    for t in threading.enumerate():
+        if t.name == f"{pool._core.name}-closer":
+            t.join(timeout=WAIT)
+            assert not t.is_alive()
+    assert not any(t.is_alive() for t in workers)
+
+
+def test_the_finaliser_never_blocks_on_the_pools_lock_held_by_its_own_thread() -> None:
+    # As when the cycle collector finalises the pool on a thread that holds
+    # its lock (a worker ending): waiting for the lock would self-deadlock.
+    pool = WorkerPool[Any, Any](2, name="selflock")
+    pool.execute_many(2, send_then_wait(None))
+    workers = pool_threads("selflock")
+
+    def finalise() -> None:
+        with pool._core.lock:
+            pool.__del__()
+            assert not pool._core.closed  # nothing that needs the lock was done here
+
+    finalise_on_a_thread(finalise, "finaliser")
+    closed_by_its_closer(pool, workers)
+    assert pool_threads("selflock") == []
+
+
+def test_the_finaliser_does_not_wait_for_a_lock_held_elsewhere() -> None:
+    pool = WorkerPool[Any, Any](2, name="otherlock")
+    pool.execute(wait_for_stop)
+    workers = pool_threads("otherlock")
+    lock = pool._core.lock
+    assert lock.acquire(timeout=WAIT)
+    try:
+        finalise_on_a_thread(pool.__del__, "finaliser")
+        assert not pool._core.closed
+    finally:
+        lock.release()
+    closed_by_its_closer(pool, workers)
+
+
+def test_the_finaliser_on_one_of_the_pools_workers_does_not_join_it() -> None:
+    holder: dict[str, WorkerPool[Any, Any]] = {}
+    finalised = threading.Event()
+
+    def worker(tx: Tx, rx: Rx) -> None:
+        if tx.index == 0:
+            assert finalised.wait(WAIT)
+            holder["pool"].__del__()  # as if the last reference went away here
+            # Capacity 1: the second send waits for room that only a drain
+            # makes, so the worker ends only if the close drains before it joins.
+            tx.send("after the finaliser")
+            tx.send("and again")
+        wait_for_stop(tx, rx)
+
+    pool = WorkerPool[Any, Any](1, name="onworker")
+    holder["pool"] = pool
+    pool.execute_many(2, worker)
+    workers = pool_threads("onworker")
+    finalised.set()
+    closed_by_its_closer(pool, workers)
+    del holder["pool"]
+
+
 def test_abandoning_the_stop_iterator_still_joins_and_keeps_the_rest() -> None:
     def worker(tx: Tx, rx: Rx) -> None:
         for i in range(5):
