@@ -16,7 +16,7 @@ worker's own unbounded channel (so sending ``STOP`` never blocks)::
         pool.execute_many(4, square)
         for n in range(10):
             pool.send_one(n)       # round robin from worker 0
-        results = sorted(m.value for m in pool.stop())   # drains, then joins
+        results = sorted(pool.stop())   # the values sent up; drains, then joins
 
 Why drain before join: a worker may be blocked in ``tx.send`` on the full up
 channel when the manager asks it to stop. If the manager joined first, that
@@ -28,9 +28,16 @@ end shortly, blocking on nothing but ``tx.send``.
 
 ``recv_burst()`` avoids the other classic failure, a livelock where workers
 send faster than the manager handles: a burst yields only the messages sent no
-later than the moment the burst started (each :class:`UpMsg` carries the
-``sync.monotonic()`` time it was sent); the first later message is kept and
-delivered first by the next ``recv``/``try_recv``/``recv_burst``/``stop``.
+later than the moment the burst started (each message travels in an
+:class:`UpMsg` envelope carrying the ``sync.monotonic()`` time it was sent);
+the first later message is kept and delivered first by the next
+``recv``/``try_recv``/``recv_burst``/``stop``.
+
+Receiving (``recv``, ``try_recv``, ``recv_burst``, ``stop``,
+``stop_and_join``, ``close``) hands out the values the workers sent, as the
+seed pool does. Pass ``with_envelope=True`` to any of them to get the
+:class:`UpMsg` envelopes instead (``value``, ``sent_at`` and the sending
+``worker``'s index).
 
 Down messages are :data:`STOP`, :data:`PAUSE`, :data:`CONTINUE` (members of
 :class:`Control`) or any other value, which is a user message. On the worker
@@ -42,7 +49,9 @@ that arrive meanwhile are held and delivered, in order, after ``CONTINUE``;
 What treadle does beyond the seed: every worker is joined even when several
 raise, and their errors are raised together afterwards as one
 :class:`PoolWorkerError` (an ``ExceptionGroup``); closing or dropping the pool
-stops and joins it; ``recv`` on a pool with no running worker and nothing
+stops and joins it (a finaliser that cannot take the pool's lock at once, or
+runs on one of its workers, hands that to a ``<name>-closer`` thread instead
+of waiting); ``recv`` on a pool with no running worker and nothing
 queued raises :class:`NoWorkers` instead of blocking forever (also when the
 last worker ends while ``recv`` waits); ``send_one`` starts at worker 0; an
 abandoned or interrupted ``stop()`` still drains and joins.
@@ -88,7 +97,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar, cast, overload
 
 from treadle import sync
 from treadle.channel import Closed, Disconnected, Empty, Receiver, Sender, channel
@@ -112,6 +121,7 @@ __all__ = [
 
 U = TypeVar("U")
 D = TypeVar("D")
+T = TypeVar("T")
 
 
 class Control(enum.Enum):
@@ -206,27 +216,33 @@ class NoWorkers(Disconnected):
 class PoolWorkerError(ExceptionGroup[Exception]):
     """One or more workers raised; raised by ``stop``/``stop_and_join``/``close``.
 
-    It is raised only after every worker was joined. ``exceptions[k]`` was
-    raised by worker ``workers[k]`` (each also carries a note naming it).
-    A worker that raised a ``BaseException`` that is not an ``Exception``
-    (``SystemExit``, ``KeyboardInterrupt`` raised by hand) is reported as a
-    :class:`RuntimeError` whose ``__cause__`` is that exception.
+    It is raised only after every worker was joined. Its message names each
+    worker and what it raised, e.g. ``2 pool workers raised: worker 0:
+    ValueError('x'); worker 3: KeyError('k')``. ``exceptions[k]`` was raised
+    by worker ``workers[k]``; each exception also knows its worker as
+    ``exc.treadle_worker`` and carries a note naming it. A worker that raised
+    a ``BaseException`` that is not an ``Exception`` (``SystemExit``,
+    ``KeyboardInterrupt`` raised by hand) is reported as a
+    :class:`RuntimeError` whose ``__cause__`` is that exception (and whose
+    ``treadle_worker`` names the worker); the message shows the original.
 
     Attributes:
         workers: the index of the worker behind each exception.
-        messages: for ``stop_and_join``/``close``, the up messages drained
-            before the error was raised (so nothing sent up is lost).
+        messages: for ``stop_and_join``/``close``/``PoolStop.close``, what
+            was drained before the error was raised (so nothing sent up is
+            lost): values, or :class:`UpMsg` envelopes if the call was given
+            ``with_envelope=True``.
     """
 
     workers: tuple[int, ...]
-    messages: list[UpMsg[Any]]
+    messages: list[Any]
 
     def __new__(
         cls,
         message: str,
         exceptions: Sequence[Exception],
         workers: Sequence[int] = (),
-        messages: Sequence[UpMsg[Any]] = (),
+        messages: Sequence[Any] = (),
     ) -> Self:
         self = super().__new__(cls, message, exceptions)
         self.workers = tuple(workers)
@@ -238,13 +254,38 @@ class PoolWorkerError(ExceptionGroup[Exception]):
         message: str,
         exceptions: Sequence[Exception],
         workers: Sequence[int] = (),
-        messages: Sequence[UpMsg[Any]] = (),
+        messages: Sequence[Any] = (),
     ) -> None:
         super().__init__(message, exceptions)
 
     def derive(self, excs: Sequence[Exception]) -> PoolWorkerError:  # type: ignore[override]
+        # split()/subgroup()/except*: the part keeps its workers, and its
+        # message names only them.
         by_id = {id(e): w for e, w in zip(self.exceptions, self.workers, strict=True)}
-        return PoolWorkerError(self.message, excs, [by_id.get(id(e), -1) for e in excs])
+        workers = [by_id.get(id(e), -1) for e in excs]
+        return PoolWorkerError(_describe(list(zip(workers, excs, strict=True))), excs, workers)
+
+
+_SHOWN = 200
+"""At most this many characters of each worker's exception in the message."""
+
+
+def _describe(errors: Sequence[tuple[int, BaseException]]) -> str:
+    """``2 pool workers raised: worker 0: ValueError('x'); worker 3: KeyError('k')``."""
+    parts = []
+    for index, exc in errors:
+        # A wrapped BaseException is shown as what the worker raised.
+        shown = exc.__cause__ if isinstance(exc, _Wrapped) and exc.__cause__ else exc
+        text = repr(shown)
+        if len(text) > _SHOWN:
+            text = text[: _SHOWN - 3] + "..."
+        parts.append(f"worker {index}: {text}")
+    n = len(errors)
+    return f"{n} pool worker{'s' if n != 1 else ''} raised: " + "; ".join(parts)
+
+
+class _Wrapped(RuntimeError):
+    """What stands for a worker's non-``Exception`` ``BaseException`` in the group."""
 
 
 def _worker_error(errors: Sequence[tuple[int, BaseException]]) -> PoolWorkerError | None:
@@ -253,18 +294,19 @@ def _worker_error(errors: Sequence[tuple[int, BaseException]]) -> PoolWorkerErro
     excs: list[Exception] = []
     for index, exc in errors:
         if not isinstance(exc, Exception):
-            wrapped = RuntimeError(f"pool worker {index} raised {type(exc).__name__}: {exc}")
+            wrapped = _Wrapped(f"pool worker {index} raised {type(exc).__name__}: {exc}")
             wrapped.__cause__ = exc
             exc = wrapped
         exc.add_note(f"raised by pool worker {index}")
+        with contextlib.suppress(AttributeError, TypeError):  # a read-only attribute
+            exc.treadle_worker = index  # type: ignore[attr-defined]
         excs.append(exc)
-    n = len(errors)
-    which = ", ".join(str(i) for i, _ in errors)
-    return PoolWorkerError(
-        f"{n} pool worker{'s' if n > 1 else ''} raised (worker{'s' if n > 1 else ''} {which})",
-        excs,
-        [i for i, _ in errors],
-    )
+    return PoolWorkerError(_describe(errors), excs, [i for i, _ in errors])
+
+
+def _unwrap(msgs: Sequence[UpMsg[Any]], with_envelope: bool) -> list[Any]:
+    """What the manager hands out: the envelopes, or just the values."""
+    return list(msgs) if with_envelope else [m.value for m in msgs]
 
 
 def _check_timeout(timeout: object) -> None:
@@ -505,11 +547,13 @@ class _Core:
         "backlog",
         "capacity",
         "closed",
+        "closer",
         "live",
         "lock",
         "name",
         "rr",
         "rx",
+        "stopped_by",
         "stopping",
         "traced",
         "unreported",
@@ -534,7 +578,12 @@ class _Core:
         self.backlog: deque[UpMsg[Any]] = deque()
         self.rr = 0
         self.stopping = False
+        # The call that last stopped the workers ("stop_and_join()", ...);
+        # None once execute() starts new ones. For NoWorkers' message.
+        self.stopped_by: str | None = None
         self.closed = False
+        # A closer thread was started for this dropped pool (set without the lock).
+        self.closer = False
         self.active_stop: weakref.ref[PoolStop[Any]] | None = None
         # Worker errors a stop() could not raise (abandoned, or another
         # exception was in flight); the next stop()/close() raises them.
@@ -636,6 +685,7 @@ class WorkerPool(Generic[U, D]):
         core = self._core
         with core.lock:
             self._check_open("execute")
+            core.stopped_by = None
             if core.anchor is None:
                 self._new_up_channel()
             assert core.anchor is not None
@@ -702,9 +752,15 @@ class WorkerPool(Generic[U, D]):
     def _no_workers(self, op: str) -> NoWorkers:
         with self._core.lock:
             n = len(self._core.workers)
+            stopped_by = self._core.stopped_by
         if n:
             who = "its only worker has" if n == 1 else f"all {n} workers have"
             why = f"{who} ended (call stop() to join them and see their errors)"
+        elif stopped_by is not None:
+            return NoWorkers(
+                f"{op}(): pool workers have stopped ({stopped_by} was called); no more values "
+                "(execute() starts new workers)"
+            )
         else:
             why = "no worker was started (call execute() first)"
         return NoWorkers(f"{op}() on a WorkerPool with no running worker and nothing queued: {why}")
@@ -723,8 +779,15 @@ class WorkerPool(Generic[U, D]):
             raise self._no_workers(op) from None
         return msg
 
-    def recv(self, timeout: float | None = None) -> UpMsg[U]:
-        """Return the next up message, blocking until one arrives.
+    @overload
+    def recv(self, timeout: float | None = None, *, with_envelope: Literal[False] = False) -> U: ...
+    @overload
+    def recv(self, timeout: float | None = None, *, with_envelope: Literal[True]) -> UpMsg[U]: ...
+    def recv(self, timeout: float | None = None, *, with_envelope: bool = False) -> U | UpMsg[U]:
+        """Return the next value a worker sent up, blocking until one arrives.
+
+        With ``with_envelope=True`` return its :class:`UpMsg` instead (the
+        value with the sending worker's index and its send time).
 
         Raises:
             NoWorkers: no worker is running and nothing is queued, or the last
@@ -734,10 +797,17 @@ class WorkerPool(Generic[U, D]):
         """
         _check_timeout(timeout)
         self._check_open("recv")
-        return self._recv(timeout, "recv")
+        msg = self._recv(timeout, "recv")
+        return msg if with_envelope else msg.value
 
-    def try_recv(self) -> UpMsg[U]:
-        """Return the next up message if one is queued; never blocks.
+    @overload
+    def try_recv(self, *, with_envelope: Literal[False] = False) -> U: ...
+    @overload
+    def try_recv(self, *, with_envelope: Literal[True]) -> UpMsg[U]: ...
+    def try_recv(self, *, with_envelope: bool = False) -> U | UpMsg[U]:
+        """Return the next value sent up if one is queued; never blocks.
+
+        With ``with_envelope=True`` return its :class:`UpMsg` instead.
 
         Raises:
             Empty: nothing is queued but some worker is running.
@@ -747,7 +817,7 @@ class WorkerPool(Generic[U, D]):
         self._check_open("try_recv")
         msg = self._take_nowait()
         if msg is not None:
-            return msg
+            return msg if with_envelope else msg.value
         with self._core.lock:
             running = self._core.live
         if running:
@@ -768,11 +838,16 @@ class WorkerPool(Generic[U, D]):
             return None
         return msg
 
-    def recv_burst(self) -> Iterator[UpMsg[U]]:
-        """Return a non-blocking iterator of the messages sent up to now.
+    @overload
+    def recv_burst(self, *, with_envelope: Literal[False] = False) -> Iterator[U]: ...
+    @overload
+    def recv_burst(self, *, with_envelope: Literal[True]) -> Iterator[UpMsg[U]]: ...
+    def recv_burst(self, *, with_envelope: bool = False) -> Iterator[U] | Iterator[UpMsg[U]]:
+        """Return a non-blocking iterator of the values sent up to now.
 
-        "Now" is ``sync.monotonic()`` at this call. The iterator yields queued
-        messages whose ``sent_at`` is not later than that, and stops at the
+        "Now" is ``sync.monotonic()`` at this call. The iterator yields the
+        values of queued messages whose ``sent_at`` is not later than that
+        (their :class:`UpMsg` envelopes with ``with_envelope=True``), and stops at the
         first later one, which is kept and delivered first by the next
         ``recv``/``try_recv``/``recv_burst``/``stop``. It also stops when
         nothing is queued (it never waits), and after as many messages as
@@ -791,7 +866,10 @@ class WorkerPool(Generic[U, D]):
                 bound += core.rx.statistics().buffered
             if core.traced:
                 sync.emit("pool.burst_started", pool=core.name, at=start)
-        return self._burst(start, bound)
+        burst = self._burst(start, bound)
+        if with_envelope:
+            return burst
+        return (msg.value for msg in burst)
 
     def _burst(self, start: float, bound: int) -> Iterator[UpMsg[U]]:
         core = self._core
@@ -882,14 +960,21 @@ class WorkerPool(Generic[U, D]):
 
     # -- stopping --------------------------------------------------------------------------
 
-    def stop(self) -> PoolStop[U]:
+    @overload
+    def stop(self, *, with_envelope: Literal[False] = False) -> PoolStop[U]: ...
+    @overload
+    def stop(self, *, with_envelope: Literal[True]) -> PoolStop[UpMsg[U]]: ...
+    def stop(self, *, with_envelope: bool = False) -> PoolStop[U] | PoolStop[UpMsg[U]]:
         """Send ``STOP`` to every worker and return an iterator that drains and joins.
 
-        The iterator yields the messages already taken off the channel (the
-        one a burst kept back first), then every up message until all workers
+        The iterator yields the values of the messages already taken off the
+        channel (the one a burst kept back first), then the value of every up
+        message until all workers
         have ended, then joins every worker thread and finishes. If workers
         raised, finishing raises :class:`PoolWorkerError` instead of
         ``StopIteration``, after all joins. The pool is reusable afterwards.
+        With ``with_envelope=True`` it yields (and ``close()`` returns) the
+        :class:`UpMsg` envelopes instead of the values.
 
         Closing the iterator (``close()``, a ``with`` block, or dropping it)
         before it finished still drains and joins: ``close()`` returns the
@@ -904,12 +989,16 @@ class WorkerPool(Generic[U, D]):
         Raises:
             Closed: the pool was closed.
         """
-        self._check_open("stop")
+        return self._stop("stop()", with_envelope)
+
+    def _stop(self, op: str, with_envelope: bool) -> PoolStop[Any]:
+        self._check_open(op[:-2])
         self._settle()
         core = self._core
-        it: PoolStop[U] = PoolStop(self)
+        it: PoolStop[Any] = PoolStop(self, with_envelope)
         try:
             with core.lock:
+                core.stopped_by = op
                 core.active_stop = weakref.ref(it)
                 core.stopping = True
                 for worker in core.workers:
@@ -922,21 +1011,31 @@ class WorkerPool(Generic[U, D]):
             raise
         return it
 
-    def stop_and_join(self) -> list[UpMsg[U]]:
-        """``stop()``, collected: every up message, in the order they were taken.
+    @overload
+    def stop_and_join(self, *, with_envelope: Literal[False] = False) -> list[U]: ...
+    @overload
+    def stop_and_join(self, *, with_envelope: Literal[True]) -> list[UpMsg[U]]: ...
+    def stop_and_join(self, *, with_envelope: bool = False) -> list[U] | list[UpMsg[U]]:
+        """``stop()``, collected: the value of every up message, in the order taken.
+
+        With ``with_envelope=True``, their :class:`UpMsg` envelopes instead.
 
         Raises:
             PoolWorkerError: some workers raised (after all were joined); its
-                ``messages`` holds what was drained.
+                ``messages`` holds what was drained (values, or envelopes
+                with ``with_envelope=True``).
             Closed: the pool was closed.
         """
+        return self._stop_and_join("stop_and_join()", with_envelope)
+
+    def _stop_and_join(self, op: str, with_envelope: bool) -> list[Any]:
         out: list[UpMsg[U]] = []
-        it = self.stop()
+        it = self._stop(op, True)
         try:
             for msg in it:
                 out.append(msg)
         except PoolWorkerError as exc:
-            exc.messages = list(out)
+            exc.messages = _unwrap(out, with_envelope)
             raise
         except BaseException:
             # Interrupted: the iterator drained, joined and kept the rest; put
@@ -945,7 +1044,7 @@ class WorkerPool(Generic[U, D]):
             with core.lock:
                 core.backlog.extendleft(reversed(out))
             raise
-        return out
+        return _unwrap(out, with_envelope)
 
     def _stop_step(self) -> UpMsg[U] | None:
         """One step of a stop: the next up message, or None once all workers are joined.
@@ -1022,20 +1121,25 @@ class WorkerPool(Generic[U, D]):
         if self._core.closed:
             raise Closed(f"{op}() on a closed WorkerPool; create a new pool")
 
-    def close(self) -> list[UpMsg[U]]:
+    @overload
+    def close(self, *, with_envelope: Literal[False] = False) -> list[U]: ...
+    @overload
+    def close(self, *, with_envelope: Literal[True]) -> list[UpMsg[U]]: ...
+    def close(self, *, with_envelope: bool = False) -> list[U] | list[UpMsg[U]]:
         """Stop and join every worker and close the pool for good; idempotent.
 
-        Returns the up messages drained (``[]`` if already closed).
+        Returns the values drained (``[]`` if already closed; their
+        :class:`UpMsg` envelopes with ``with_envelope=True``).
 
         Raises:
             PoolWorkerError: some workers raised (after all were joined; the
-                pool is closed and the messages are on the error).
+                pool is closed and the drained messages are on the error).
         """
         core = self._core
         if core.closed:
             return []
         try:
-            return self.stop_and_join()
+            return self._stop_and_join("close()", with_envelope)
         finally:
             with core.lock:
                 core.closed = True
@@ -1068,22 +1172,38 @@ class WorkerPool(Generic[U, D]):
             exc.add_note(f"while closing {self!r}, workers also failed: {group!r}")
 
     def __del__(self) -> None:
+        """Dropping an open pool closes it; the finaliser itself never waits for a lock.
+
+        The cycle collector may finalise the pool on any thread, including
+        one that holds the pool's lock (a worker ending, say): waiting for
+        the lock there would deadlock. So the lock is only tried. When it is
+        free and this is not one of the pool's workers, the pool is closed
+        here (stop, drain, join, as ``close()``). Otherwise - the lock is
+        busy, or this thread is one of the pool's own workers, which cannot
+        join itself - the close is handed to a new thread
+        (``<name>-closer``), which stops, drains and joins the workers once
+        the lock is free; a worker error it meets goes to
+        ``threading.excepthook``.
+        """
         core: _Core | None = getattr(self, "_core", None)
-        if core is None or core.closed:
+        if core is None or core.closed or core.closer:
             return
-        me = sync.current_thread()
-        with core.lock:
-            on_worker = any(w.thread is me for w in core.workers)
-        if on_worker:
-            # The last reference went away on one of our own workers; it
-            # cannot drain for (or join) itself. Ask everyone to stop.
-            with core.lock:
-                core.closed = True
-                for worker in core.workers:
-                    with contextlib.suppress(Disconnected):
-                        worker.down.send(STOP)
-            return
-        self.close()
+        if core.lock.acquire(blocking=False):
+            try:
+                me = sync.current_thread()
+                on_worker = any(w.thread is me for w in core.workers)
+            finally:
+                core.lock.release()
+            if not on_worker:
+                self.close()
+                return
+        # No waiting here: a closer thread does it. It cannot be started only
+        # at interpreter shutdown, after the workers were joined anyway.
+        core.closer = True
+        try:
+            sync.spawn(_close_dropped, core, name=f"{core.name}-closer")
+        except RuntimeError:
+            core.closer = False
 
     # -- introspection ---------------------------------------------------------------------
 
@@ -1111,26 +1231,35 @@ class WorkerPool(Generic[U, D]):
         )
 
 
-class PoolStop(Generic[U]):
+def _close_dropped(core: _Core) -> None:
+    """On a thread of its own: close a dropped pool whose finaliser could not."""
+    pool: WorkerPool[Any, Any] = WorkerPool.__new__(WorkerPool)
+    pool._core = core
+    pool.close()
+
+
+class PoolStop(Generic[T]):
     """The iterator returned by :meth:`WorkerPool.stop`: drains, then joins.
 
-    Iterate it to receive every up message until all workers have ended;
+    Iterate it to receive the value of every up message (its :class:`UpMsg`
+    with ``stop(with_envelope=True)``) until all workers have ended;
     when it finishes every worker has been joined (and :class:`PoolWorkerError`
     is raised then if any raised). ``close()`` finishes it early: it drains
     the rest, joins, and returns what it drained. Use it as a context manager
     to make sure of that.
     """
 
-    __slots__ = ("__weakref__", "_done", "_pool")
+    __slots__ = ("__weakref__", "_done", "_envelope", "_pool")
 
-    def __init__(self, pool: WorkerPool[U, Any]) -> None:
+    def __init__(self, pool: WorkerPool[Any, Any], with_envelope: bool = False) -> None:
         self._pool = pool
+        self._envelope = with_envelope
         self._done = False
 
     def __iter__(self) -> Self:
         return self
 
-    def __next__(self) -> UpMsg[U]:
+    def __next__(self) -> T:
         if self._done:
             raise StopIteration
         try:
@@ -1139,16 +1268,16 @@ class PoolStop(Generic[U]):
             self._abandon(exc)
             raise
         if msg is not None:
-            return msg
+            return cast(T, msg if self._envelope else msg.value)
         self._done = True
         error = _worker_error(self._pool._stop_finished())
         if error is not None:
             raise error
         raise StopIteration
 
-    def _drain_rest(self) -> tuple[list[UpMsg[U]], BaseException | None]:
+    def _drain_rest(self) -> tuple[list[UpMsg[Any]], BaseException | None]:
         """Drain and join to the end; an interrupt is kept, not allowed to stop the joins."""
-        rest: list[UpMsg[U]] = []
+        rest: list[UpMsg[Any]] = []
         interrupt: BaseException | None = None
         while True:
             try:
@@ -1185,8 +1314,10 @@ class PoolStop(Generic[U]):
         if interrupt is not None and in_flight is None:
             raise interrupt
 
-    def close(self) -> list[UpMsg[U]]:
+    def close(self) -> list[T]:
         """Drain the rest, join every worker, and return what was drained.
+
+        Values, or :class:`UpMsg` envelopes for ``stop(with_envelope=True)``.
 
         Idempotent (``[]`` once finished).
 
@@ -1208,9 +1339,9 @@ class PoolStop(Generic[U]):
             raise interrupt
         error = _worker_error(errors)
         if error is not None:
-            error.messages = list(rest)
+            error.messages = _unwrap(rest, self._envelope)
             raise error
-        return rest
+        return cast(list[T], _unwrap(rest, self._envelope))
 
     @property
     def done(self) -> bool:

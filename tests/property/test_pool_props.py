@@ -35,7 +35,6 @@ from treadle import (
     Full,
     NoWorkers,
     PoolWorkerError,
-    UpMsg,
     WorkerPool,
     WorkerReceiver,
     WorkerSender,
@@ -165,8 +164,8 @@ class Run:
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def take(self, msgs: list[UpMsg[Value]]) -> None:
-        self.received.extend(m.value for m in msgs)
+    def take(self, values: list[Value]) -> None:
+        self.received.extend(values)
 
     def outstanding(self) -> int:
         certain = sum(m.sends for m in self.all_models)
@@ -236,12 +235,12 @@ class Run:
             self.try_recv()
         elif kind == "burst":
             before = time.monotonic()
-            burst = pool.recv_burst()
+            burst = pool.recv_burst(with_envelope=True)
             after = time.monotonic()
             got = list(burst)
             assert all(m.sent_at <= after for m in got), "a burst yielded a later message"
             assert before <= after
-            self.take(got)
+            self.take([m.value for m in got])
         elif kind == "burst_racing":
             self.burst_racing(op[1], op[2])
         elif kind == "stop":
@@ -260,7 +259,7 @@ class Run:
 
         Messages stamped after the burst started must be cut off and kept.
         """
-        burst = self.pool.recv_burst()
+        burst = self.pool.recv_burst(with_envelope=True)
         after = time.monotonic()
         self.command(w, ("send", k))
         if self.outstanding() > 0:
@@ -270,7 +269,7 @@ class Run:
                 time.sleep(0.0005)
         got = list(burst)
         assert all(m.sent_at <= after for m in got), "a burst yielded a later message"
-        self.take(got)
+        self.take([m.value for m in got])
 
     def try_recv(self) -> None:
         try:
@@ -282,7 +281,7 @@ class Run:
 
     def stop_partial(self, n: int, close: bool) -> None:
         it = self.pool.stop()
-        got: list[UpMsg[Value]] = []
+        got: list[Value] = []
         errors: PoolWorkerError | None = None
         try:
             while len(got) < n:

@@ -53,11 +53,11 @@ def test_pool_soak_exact_counts_through_a_small_channel() -> None:
         bursts = 0
         while total < WORKERS * PER_WORKER:
             if bursts % 2 == 0:
-                for msg in pool.recv_burst():
+                for msg in pool.recv_burst(with_envelope=True):
                     received[msg.worker].append(msg.value)
                     total += 1
             else:
-                msg = pool.recv(timeout=60)
+                msg = pool.recv(timeout=60, with_envelope=True)
                 received[msg.worker].append(msg.value)
                 total += 1
             bursts += 1
@@ -67,7 +67,7 @@ def test_pool_soak_exact_counts_through_a_small_channel() -> None:
         while pool.statistics().senders_waiting < WORKERS // 2:
             assert time.monotonic() < deadline, "phase-2 senders never blocked"
             time.sleep(0.001)
-        for msg in pool.stop():
+        for msg in pool.stop(with_envelope=True):
             received[msg.worker].append(msg.value)
     elapsed = time.monotonic() - started
 

@@ -113,7 +113,7 @@ def test_burst_after_first_sends_returns_exactly_those() -> None:
     with WorkerPool[Any, Any](16) as pool:
         pool.execute_many(3, worker)
         wait_until(lambda: stats(pool).queued == 3, "the three first sends")
-        burst = pool.recv_burst()
+        burst = pool.recv_burst(with_envelope=True)
         # Everything sent after the burst started is queued before we read it:
         # only the cut-off can keep those out.
         go.set()
@@ -122,7 +122,7 @@ def test_burst_after_first_sends_returns_exactly_those() -> None:
         assert sorted(m.value for m in got) == [("first", 0), ("first", 1), ("first", 2)]
         assert sorted(m.worker for m in got) == [0, 1, 2]
         # The first later message was kept and comes first; then the rest.
-        later = [pool.recv(timeout=WAIT) for _ in range(3)]
+        later = [pool.recv(timeout=WAIT, with_envelope=True) for _ in range(3)]
         assert sorted(m.value for m in later) == [("second", 0), ("second", 1), ("second", 2)]
         assert min(m.sent_at for m in later) > max(m.sent_at for m in got)
         assert pool.stop_and_join() == []
@@ -144,7 +144,7 @@ def test_kept_message_is_delivered_first_by_the_next_recv() -> None:
         wait_until(lambda: stats(pool).queued == 3, "three sends")
         assert list(burst) == []
         assert stats(pool).queued == 3  # the kept one still counts as queued
-        assert [pool.recv(timeout=WAIT).value for _ in range(3)] == [0, 1, 2]
+        assert [pool.recv(timeout=WAIT) for _ in range(3)] == [0, 1, 2]
         # A new burst after they were sent yields nothing more and ends.
         assert list(pool.recv_burst()) == []
 
@@ -157,7 +157,7 @@ def test_stop_collects_all_six_messages_of_three_workers() -> None:
 
     pool = WorkerPool[Any, Any](16)
     pool.execute_many(3, worker)
-    got = [m.value for m in pool.stop()]
+    got = list(pool.stop())
     assert sorted(got) == sorted((w, x) for w in range(3) for x in "ab")
     for w in range(3):  # each worker's messages keep their order
         assert [x for i, x in got if i == w] == ["a", "b"]
@@ -181,7 +181,7 @@ def test_capacity_one_with_a_slow_manager_completes() -> None:
     got = pool.stop_and_join()
     assert len(got) == 3 * per_worker
     for w in range(3):
-        assert [i for j, i in (m.value for m in got) if j == w] == list(range(per_worker))
+        assert [i for j, i in got if j == w] == list(range(per_worker))
     assert pool_threads("pool") == []
     pool.close()
 
@@ -196,7 +196,7 @@ def test_broadcast_then_stop_gives_each_workers_echoes_and_final_message() -> No
     pool.execute_many(3, echo)
     for n in range(3):
         assert pool.broadcast(n) == 3
-    got = [m.value for m in pool.stop()]
+    got = list(pool.stop())
     for w in range(3):
         assert [x for i, x in got if i == w] == [0, 1, 2, "final"]
     assert len(got) == 12
@@ -220,11 +220,11 @@ def test_thirty_two_spinning_workers_on_capacity_sixteen_burst_then_stop_complet
     pool.execute_many(32, spin)
     wait_until(lambda: stats(pool).senders_waiting >= 16, "spinning workers to fill the channel")
     started = time.monotonic()
-    burst = list(pool.recv_burst())
+    burst = list(pool.recv_burst(with_envelope=True))
     # Never more than could have been sent when it started: the queue plus
     # one message in flight per worker. It ends although workers keep sending.
     assert 1 <= len(burst) <= 16 + 32
-    rest = pool.stop_and_join()
+    rest = pool.stop_and_join(with_envelope=True)
     assert pool_threads("spin") == []
     elapsed = time.monotonic() - started
     assert elapsed < WAIT, f"burst + stop took {elapsed:.1f}s"
@@ -249,7 +249,7 @@ def test_a_worker_that_raises_makes_stop_raise_after_joining() -> None:
     assert [type(e) for e in err.exceptions] == [ValueError]
     assert str(err.exceptions[0]) == "worker broke"
     assert "raised by pool worker 0" in getattr(err.exceptions[0], "__notes__", [])
-    assert [m.value for m in err.messages] == ["before"]
+    assert err.messages == ["before"]
     # Reported once: the pool is clean and reusable.
     pool.execute(wait_for_stop)
     assert pool.stop_and_join() == []
@@ -285,6 +285,39 @@ def test_several_raising_workers_are_all_joined_and_all_reported() -> None:
     pool.close()
 
 
+def test_the_worker_error_names_each_worker_and_its_exception() -> None:
+    def worker(tx: Tx, rx: Rx) -> None:
+        if tx.index == 0:
+            raise ValueError("x")
+        if tx.index == 3:
+            raise KeyError("k")
+        wait_for_stop(tx, rx)
+
+    pool = WorkerPool[Any, Any](4, name="msg")
+    pool.execute_many(4, worker)
+    wait_until(lambda: stats(pool).running == 2, "workers 0 and 3 to raise")
+    with pytest.raises(PoolWorkerError) as info:
+        pool.stop_and_join()
+    err = info.value
+    assert err.message == (
+        "2 pool workers raised: worker 0: ValueError('x'); worker 3: KeyError('k')"
+    )
+    assert str(err) == err.message + " (2 sub-exceptions)"
+    assert err.workers == (0, 3)
+    assert [e.treadle_worker for e in err.exceptions] == [0, 3]  # type: ignore[attr-defined]
+    # A part of the group names only its own workers.
+    part = err.subgroup(KeyError)
+    assert part is not None and part.workers == (3,)
+    assert part.message == "1 pool worker raised: worker 3: KeyError('k')"
+    # A huge exception repr is cut short in the message.
+    pool.execute(lambda tx, rx: (_ for _ in ()).throw(ValueError("y" * 1000)))
+    with pytest.raises(PoolWorkerError) as info:
+        pool.stop_and_join()
+    assert info.value.message.endswith("...")
+    assert len(info.value.message) < 300
+    pool.close()
+
+
 def test_a_worker_raising_a_base_exception_is_reported_wrapped() -> None:
     def leave(tx: Tx, rx: Rx) -> None:
         raise SystemExit(3)
@@ -296,6 +329,8 @@ def test_a_worker_raising_a_base_exception_is_reported_wrapped() -> None:
     (exc,) = info.value.exceptions
     assert isinstance(exc, RuntimeError)
     assert isinstance(exc.__cause__, SystemExit)
+    assert str(info.value) == "1 pool worker raised: worker 0: SystemExit(3) (1 sub-exception)"
+    assert exc.treadle_worker == 0  # type: ignore[attr-defined]
     assert pool.statistics().closed
 
 
@@ -318,10 +353,38 @@ def test_recv_with_no_workers_raises_instead_of_blocking() -> None:
 def test_recv_after_all_workers_ended_returns_the_queue_then_raises() -> None:
     pool = WorkerPool[int, Any](4)
     pool.execute(lambda tx, rx: tx.send(7))
-    assert pool.recv(timeout=WAIT).value == 7
+    assert pool.recv(timeout=WAIT) == 7
     with pytest.raises(NoWorkers, match="its only worker has ended"):
         pool.recv()
     pool.close()
+
+
+def test_recv_after_a_stop_says_the_workers_stopped() -> None:
+    pool = WorkerPool[int, Any](4, name="after")
+    pool.execute_many(2, send_then_wait(None))
+    assert sorted(pool.stop_and_join()) == [0, 1]
+    stopped = r"pool workers have stopped \(stop_and_join\(\) was called\); no more values"
+    with pytest.raises(NoWorkers, match=stopped) as info:
+        pool.recv()
+    assert "execute() first" not in str(info.value)
+    with pytest.raises(NoWorkers, match=stopped):
+        pool.recv(timeout=WAIT)
+    with pytest.raises(NoWorkers, match=stopped):
+        pool.try_recv()
+    assert list(pool.recv_burst()) == []  # a burst never raises: it is just empty
+    # After stop(), the message names stop().
+    pool.execute(send_then_wait(5))
+    assert list(pool.stop()) == [5]
+    with pytest.raises(NoWorkers, match=r"stopped \(stop\(\) was called\)"):
+        pool.try_recv()
+    # New workers: the pool receives again, and then is back to "ended".
+    pool.execute(lambda tx, rx: tx.send(9))
+    assert pool.recv(timeout=WAIT) == 9
+    with pytest.raises(NoWorkers, match="its only worker has ended"):
+        pool.recv(timeout=WAIT)
+    pool.close()
+    with pytest.raises(Closed, match="closed WorkerPool"):
+        pool.recv()
 
 
 def test_recv_unblocks_with_an_error_when_the_last_worker_ends() -> None:
@@ -354,12 +417,78 @@ def test_up_messages_carry_worker_and_send_time() -> None:
     with WorkerPool[str, Any](2) as pool:
         before = time.monotonic()
         pool.execute(lambda tx, rx: tx.send("hi"))
-        msg = pool.recv(timeout=WAIT)
+        msg = pool.recv(timeout=WAIT, with_envelope=True)
         assert isinstance(msg, UpMsg)
         assert (msg.value, msg.worker) == ("hi", 0)
         assert before <= msg.sent_at <= time.monotonic()
         with pytest.raises(AttributeError):
             msg.value = "changed"  # type: ignore[misc]
+
+
+def test_receiving_yields_values_unless_the_envelope_is_asked_for() -> None:
+    def echo(tx: Tx, rx: Rx) -> None:
+        for msg in rx:
+            tx.send(msg)
+
+    def sent_by_0(got: list[Any], values: list[Any]) -> None:
+        assert all(isinstance(m, UpMsg) for m in got), got
+        assert [(m.value, m.worker) for m in got] == [(v, 0) for v in values]
+
+    pool = WorkerPool[str, Any](16, name="env")
+    pool.execute(echo)
+    for value in "abcdefgh":
+        pool.send_to(0, value)
+    wait_until(lambda: stats(pool).queued == 8, "eight echoes")
+    # Values by default, from every way of receiving.
+    assert pool.recv(timeout=WAIT) == "a"
+    assert pool.try_recv() == "b"
+    assert next(pool.recv_burst()) == "c"  # the rest stays queued
+    # The envelope on request.
+    sent_by_0([pool.recv(timeout=WAIT, with_envelope=True)], ["d"])
+    sent_by_0([pool.try_recv(with_envelope=True)], ["e"])
+    sent_by_0([next(pool.recv_burst(with_envelope=True))], ["f"])
+    assert pool.stop_and_join() == ["g", "h"]
+    for with_envelope in (False, True):
+        pool.execute(echo)
+        for value in "xyz":
+            pool.send_to(0, value)
+        it = pool.stop(with_envelope=with_envelope)
+        first = next(it)
+        rest = it.close()
+        if with_envelope:
+            sent_by_0([first, *rest], ["x", "y", "z"])
+        else:
+            assert [first, *rest] == ["x", "y", "z"]
+    pool.execute(echo)
+    pool.send_to(0, "s")
+    sent_by_0(pool.stop_and_join(with_envelope=True), ["s"])
+    pool.execute(echo)
+    pool.send_to(0, "c1")
+    assert pool.close(with_envelope=False) == ["c1"]
+
+
+def test_close_with_envelope_and_the_messages_on_a_worker_error() -> None:
+    def bad(tx: Tx, rx: Rx) -> None:
+        tx.send("before")
+        raise ValueError("x")
+
+    for with_envelope in (False, True):
+        pool = WorkerPool[str, Any](4, name="envc")
+        pool.execute(bad)
+        with pytest.raises(PoolWorkerError) as info:
+            pool.stop_and_join(with_envelope=with_envelope)
+        pool.execute(bad)
+        with pytest.raises(PoolWorkerError) as closing:
+            pool.close(with_envelope=with_envelope)
+        for err in (info.value, closing.value):
+            if with_envelope:
+                assert [(m.value, m.worker) for m in err.messages] == [("before", 0)]
+            else:
+                assert err.messages == ["before"]
+    pool = WorkerPool[str, Any](4, name="envc")
+    pool.execute(send_then_wait("m"))
+    (msg,) = pool.close(with_envelope=True)
+    assert isinstance(msg, UpMsg) and (msg.value, msg.worker) == ("m", 0)
 
 
 def test_send_to_and_round_robin_send_one_start_at_worker_zero() -> None:
@@ -371,7 +500,7 @@ def test_send_to_and_round_robin_send_one_start_at_worker_zero() -> None:
     pool.execute_many(3, echo)
     assert [pool.send_one(n) for n in range(7)] == [0, 1, 2, 0, 1, 2, 0]
     pool.send_to(2, "direct")
-    got = pool.stop_and_join()
+    got = pool.stop_and_join(with_envelope=True)
     by_worker = {w: [m.value for m in got if m.worker == w] for w in range(3)}
     assert by_worker == {0: [0, 3, 6], 1: [1, 4], 2: [2, 5, "direct"]}
     # The round restarts at 0 after a stop.
@@ -398,7 +527,7 @@ def test_send_one_skips_workers_that_have_ended() -> None:
         with pytest.raises(Disconnected, match="worker 0 has ended") as info:
             pool.send_to(0, "d")
         assert info.value.item == "d"
-        assert [pool.recv(timeout=WAIT).value for _ in range(3)] == ["a", "b", "c"]
+        assert [pool.recv(timeout=WAIT) for _ in range(3)] == ["a", "b", "c"]
 
 
 def test_pool_is_reusable_after_stop() -> None:
@@ -410,7 +539,7 @@ def test_pool_is_reusable_after_stop() -> None:
     for round_ in range(3):
         assert pool.execute_many(2, hello) == [0, 1]
         assert stats(pool).workers == 2
-        got = sorted(m.value for m in pool.stop_and_join())
+        got = sorted(pool.stop_and_join())
         assert got == [("hello", 0), ("hello", 1)], round_
         assert stats(pool).workers == 0
         assert pool_threads("pool") == []
@@ -422,7 +551,7 @@ def test_messages_left_by_ended_workers_survive_a_new_execute() -> None:
     pool.execute(lambda tx, rx: tx.send("old"))
     wait_until(lambda: stats(pool).running == 0, "the first worker to end")
     pool.execute(lambda tx, rx: tx.send("new"))  # a fresh up channel
-    assert [pool.recv(timeout=WAIT).value for _ in range(2)] == ["old", "new"]
+    assert [pool.recv(timeout=WAIT) for _ in range(2)] == ["old", "new"]
     pool.close()
 
 
@@ -465,7 +594,7 @@ def test_statistics_report_the_pool() -> None:
 def test_close_joins_and_returns_the_drained_messages() -> None:
     pool = WorkerPool[Any, Any](2, name="cl")
     pool.execute_many(2, send_then_wait(None))
-    assert sorted(m.value for m in pool.close()) == [0, 1]
+    assert sorted(pool.close()) == [0, 1]
     assert pool_threads("cl") == []
     assert pool.close() == []  # idempotent
     for call in (
@@ -513,6 +642,79 @@ def test_dropping_the_pool_stops_and_joins_its_workers() -> None:
     assert not any(t.is_alive() for t in threads)
 
 
+def finalise_on_a_thread(target: Callable[[], None], name: str) -> None:
+    """Run ``target`` (a finaliser call) on a thread; it must finish, not hang."""
+    # A daemon: if it does hang, the test fails instead of the interpreter exit.
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    thread.join(timeout=WAIT)  # a hang detector, not a sleep
+    assert not thread.is_alive(), f"{name}: the finaliser blocked"
+
+
+def closed_by_its_closer(pool: WorkerPool[Any, Any], workers: list[threading.Thread]) -> None:
+    """The closer thread the finaliser handed over to stops, drains and joins the pool."""
+    wait_until(lambda: stats(pool).closed, "the closer to close the pool")
+    for t in threading.enumerate():
+        if t.name == f"{pool._core.name}-closer":
+            t.join(timeout=WAIT)
+            assert not t.is_alive()
+    assert not any(t.is_alive() for t in workers)
+
+
+def test_the_finaliser_never_blocks_on_the_pools_lock_held_by_its_own_thread() -> None:
+    # As when the cycle collector finalises the pool on a thread that holds
+    # its lock (a worker ending): waiting for the lock would self-deadlock.
+    pool = WorkerPool[Any, Any](2, name="selflock")
+    pool.execute_many(2, send_then_wait(None))
+    workers = pool_threads("selflock")
+
+    def finalise() -> None:
+        with pool._core.lock:
+            pool.__del__()
+            assert not pool._core.closed  # nothing that needs the lock was done here
+
+    finalise_on_a_thread(finalise, "finaliser")
+    closed_by_its_closer(pool, workers)
+    assert pool_threads("selflock") == []
+
+
+def test_the_finaliser_does_not_wait_for_a_lock_held_elsewhere() -> None:
+    pool = WorkerPool[Any, Any](2, name="otherlock")
+    pool.execute(wait_for_stop)
+    workers = pool_threads("otherlock")
+    lock = pool._core.lock
+    assert lock.acquire(timeout=WAIT)
+    try:
+        finalise_on_a_thread(pool.__del__, "finaliser")
+        assert not pool._core.closed
+    finally:
+        lock.release()
+    closed_by_its_closer(pool, workers)
+
+
+def test_the_finaliser_on_one_of_the_pools_workers_does_not_join_it() -> None:
+    holder: dict[str, WorkerPool[Any, Any]] = {}
+    finalised = threading.Event()
+
+    def worker(tx: Tx, rx: Rx) -> None:
+        if tx.index == 0:
+            assert finalised.wait(WAIT)
+            holder["pool"].__del__()  # as if the last reference went away here
+            # Capacity 1: the second send waits for room that only a drain
+            # makes, so the worker ends only if the close drains before it joins.
+            tx.send("after the finaliser")
+            tx.send("and again")
+        wait_for_stop(tx, rx)
+
+    pool = WorkerPool[Any, Any](1, name="onworker")
+    holder["pool"] = pool
+    pool.execute_many(2, worker)
+    workers = pool_threads("onworker")
+    finalised.set()
+    closed_by_its_closer(pool, workers)
+    del holder["pool"]
+
+
 def test_abandoning_the_stop_iterator_still_joins_and_keeps_the_rest() -> None:
     def worker(tx: Tx, rx: Rx) -> None:
         for i in range(5):
@@ -521,13 +723,13 @@ def test_abandoning_the_stop_iterator_still_joins_and_keeps_the_rest() -> None:
 
     pool = WorkerPool[int, Any](2, name="ab")
     pool.execute(worker)
-    for msg in pool.stop():
-        assert msg.value == 0
+    for value in pool.stop():
+        assert value == 0
         break  # the iterator is dropped here
     assert pool_threads("ab") == []
     assert not stats(pool).stopping
     # Nothing is lost: the rest waits for the next recv.
-    assert [pool.try_recv().value for _ in range(4)] == [1, 2, 3, 4]
+    assert [pool.try_recv() for _ in range(4)] == [1, 2, 3, 4]
     pool.close()
 
 
@@ -540,8 +742,8 @@ def test_closing_the_stop_iterator_returns_the_rest() -> None:
     pool = WorkerPool[int, Any](1, name="cs")
     pool.execute(worker)
     with pool.stop() as it:
-        assert next(it).value == 0
-        assert [m.value for m in it.close()] == [1, 2, 3]
+        assert next(it) == 0
+        assert it.close() == [1, 2, 3]
         assert it.done
         assert it.close() == []
     assert pool_threads("cs") == []
@@ -552,10 +754,10 @@ def test_an_unfinished_stop_is_finished_by_the_next_execute() -> None:
     pool = WorkerPool[Any, Any](2, name="un")
     pool.execute(send_then_wait("a", "b"))
     it = pool.stop()
-    assert next(it).value == "a"
+    assert next(it) == "a"
     pool.execute(lambda tx, rx: tx.send("c"))  # `it` is still referenced
     assert it.done
-    assert [pool.recv(timeout=WAIT).value for _ in range(2)] == ["b", "c"]
+    assert [pool.recv(timeout=WAIT) for _ in range(2)] == ["b", "c"]
     pool.close()
 
 
@@ -606,7 +808,7 @@ def test_keyboard_interrupt_during_stop_still_joins_every_worker() -> None:
     assert pool_threads("ki") == []
     # The drain went on after the interrupt; only the message in hand when it
     # hit is gone. The two collected before it and the rest are still delivered.
-    rest = pool.close()
+    rest = pool.close(with_envelope=True)
     assert len(rest) == 29
     for w in range(3):
         seq = [m.value for m in rest if m.worker == w]
@@ -636,7 +838,7 @@ def test_pause_holds_messages_until_continue() -> None:
         pool.execute(echo_all)
         for msg in ("a", PAUSE, "b", "c", CONTINUE, "d"):
             pool.send_to(0, msg)
-        assert [pool.recv(timeout=WAIT).value for _ in range(4)] == ["a", "b", "c", "d"]
+        assert [pool.recv(timeout=WAIT) for _ in range(4)] == ["a", "b", "c", "d"]
 
 
 def test_stop_while_paused_ends_the_worker_without_the_held_messages() -> None:
@@ -646,7 +848,7 @@ def test_stop_while_paused_ends_the_worker_without_the_held_messages() -> None:
     pool.execute(echo_all)
     for msg in ("a", PAUSE, "b"):
         pool.send_to(0, msg)
-    assert [m.value for m in pool.stop()] == ["a"]
+    assert list(pool.stop()) == ["a"]
     pool.close()
 
 
@@ -679,11 +881,11 @@ def test_try_recv_never_blocks_and_reports_pause_and_stop() -> None:
 
     pool = WorkerPool[Any, Any](4)
     pool.execute(worker)
-    assert pool.recv(timeout=WAIT).value == "ready"
+    assert pool.recv(timeout=WAIT) == "ready"
     pool.send_to(0, PAUSE)
     pool.send_to(0, "x")
     step.set()
-    assert pool.recv(timeout=WAIT).value == "paused"
+    assert pool.recv(timeout=WAIT) == "paused"
     pool.send_to(0, CONTINUE)
     pool.send_to(0, STOP)
     assert pool.stop_and_join() == []
@@ -701,7 +903,7 @@ def test_letting_stop_requested_escape_is_a_normal_end() -> None:
     pool = WorkerPool[Any, Any](4)
     pool.execute(loop)
     pool.send_to(0, "x")
-    assert [m.value for m in pool.stop_and_join()] == ["x"]
+    assert pool.stop_and_join() == ["x"]
     pool.execute(fake)  # no STOP was received: that is an error
     with pytest.raises(PoolWorkerError) as info:
         pool.stop_and_join()
@@ -723,7 +925,7 @@ def test_tx_send_times_out_and_try_send_reports_full() -> None:
     pool = WorkerPool[int, Any](1)
     pool.execute(worker)
     wait_until(lambda: stats(pool).running == 0, "the worker to end")
-    assert [m.value for m in pool.stop_and_join()] == [1]
+    assert pool.stop_and_join() == [1]
     assert outcome == ["full"]
     pool.close()
 
@@ -743,7 +945,7 @@ def test_a_leaked_tx_is_closed_when_the_worker_returns() -> None:
 def test_worker_handles_know_their_index() -> None:
     with WorkerPool[Any, Any](4) as pool:
         pool.execute_many(3, lambda tx, rx: tx.send((tx.index, rx.index, repr(tx))))
-        got = sorted(pool.recv(timeout=WAIT).value for _ in range(3))
+        got = sorted(pool.recv(timeout=WAIT) for _ in range(3))
     assert got == [(i, i, f"<WorkerSender worker={i}>") for i in range(3)]
 
 

@@ -311,19 +311,19 @@ def stop_body(config: Config, impl: Impl = WorkerPool) -> Callable[[], None]:
         pool.execute_many(config.workers, _sender(config, rec))
         early: list[UpMsg[Any]] = []
         if config.manager == "recv":
-            early.append(pool.recv())
+            early.append(pool.recv(with_envelope=True))
         elif config.manager == "burst":
-            early.extend(pool.recv_burst())
+            early.extend(pool.recv_burst(with_envelope=True))
         error: PoolWorkerError | None = None
         out: list[UpMsg[Any]] = []
         if config.stop == "stop_and_join":
             try:
-                out = pool.stop_and_join()
+                out = pool.stop_and_join(with_envelope=True)
             except PoolWorkerError as exc:
                 error, out = exc, exc.messages
             unload("stop_and_join returned")
         elif config.stop == "stop_iter":
-            it = pool.stop()
+            it = pool.stop(with_envelope=True)
             try:
                 with it:
                     for msg in it:
@@ -337,7 +337,7 @@ def stop_body(config: Config, impl: Impl = WorkerPool) -> Callable[[], None]:
             assert it.done
         elif config.stop == "close":
             try:
-                out = pool.close()
+                out = pool.close(with_envelope=True)
             except PoolWorkerError as exc:
                 error, out = exc, exc.messages
             unload("close returned")
@@ -375,12 +375,12 @@ def burst_keep_body(impl: Impl = WorkerPool) -> Callable[[], None]:
 
         pool = impl(config.capacity, name=NAME)
         pool.execute(work)
-        burst = pool.recv_burst()
+        burst = pool.recv_burst(with_envelope=True)
         sync.sleep(1.0)
         pool.send_one("again")
         taken = list(burst)
         assert [m.value for m in taken] == [(0, 0)], taken
-        out = pool.stop_and_join()
+        out = pool.stop_and_join(with_envelope=True)
         unload("stop_and_join returned")
         assert [m.value for m in out] == [(0, 1)], out
         _check_received(rec, taken + out)
@@ -416,7 +416,7 @@ def pause_body(release: bool, impl: Impl = WorkerPool) -> Callable[[], None]:
         pool.send_to(0, "a")
         if release:
             pool.send_to(0, CONTINUE)
-        out = pool.stop_and_join()
+        out = pool.stop_and_join(with_envelope=True)
         unload("stop_and_join returned")
         assert rec.echoed == ([["a"]] if release else [[]]), rec.echoed
         _check_received(rec, out)
