@@ -184,13 +184,6 @@ class _Channel:
                 self.tx_signalled -= 1
 
 
-def _check_timeout(timeout: object) -> None:
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
-    if not timeout >= 0:
-        raise ValueError(f"timeout must be a non-negative number of seconds or None, got {timeout}")
-
-
 def channel(
     capacity: int | None = None, *, name: str | None = None
 ) -> tuple[Sender[Any], Receiver[Any]]:
@@ -241,8 +234,7 @@ class Sender(Generic[T]):
             Full: ``timeout`` elapsed first (the item was not sent).
             Closed: this sender was closed.
         """
-        if timeout is not None:
-            _check_timeout(timeout)
+        timeout = sync.check_timeout(timeout)
         ch = self._ch
         with ch.lock:
             if self._closed:
@@ -463,8 +455,7 @@ class Receiver(Generic[T]):
             Empty: ``timeout`` elapsed first.
             Closed: this receiver was closed.
         """
-        if timeout is not None:
-            _check_timeout(timeout)
+        timeout = sync.check_timeout(timeout)
         ch = self._ch
         with ch.lock:
             if ch.buf:

@@ -382,6 +382,29 @@ def _check_stack_size(stack_size: object) -> int | None:
     return stack_size
 
 
+def check_timeout(timeout: object, param: str = "timeout") -> float | None:
+    """Validate a timeout in seconds and return the value to wait with.
+
+    ``None`` means wait forever. So does any timeout above
+    :data:`threading.TIMEOUT_MAX` (``math.inf`` included): such a wait cannot
+    end by timing out in practice, and threading would raise
+    ``OverflowError`` for it, so it is returned as ``None``.
+
+    Raises:
+        TypeError: ``timeout`` is not a number (``bool`` is refused).
+        ValueError: ``timeout`` is negative or NaN.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"{param} must be a number of seconds or None, not {timeout!r}")
+    if not timeout >= 0:
+        raise ValueError(f"{param} must be a non-negative number of seconds or None, got {timeout}")
+    if timeout > threading.TIMEOUT_MAX:
+        return None
+    return timeout
+
+
 class ThreadingBackend:
     """The production backend: plain :mod:`threading` and :mod:`time`."""
 
@@ -537,9 +560,20 @@ def current_thread() -> Thread:
 
 
 def sleep(seconds: float) -> None:
-    """Sleep for ``seconds`` (virtual time under the model)."""
-    if seconds < 0:
-        raise ValueError(f"sleep length must be non-negative, got {seconds}")
+    """Sleep for ``seconds`` (virtual time under the model).
+
+    A length above :data:`threading.TIMEOUT_MAX` (``math.inf`` included)
+    sleeps in ``TIMEOUT_MAX`` chunks, that is forever in practice, instead of
+    raising ``OverflowError``.
+
+    Raises:
+        TypeError / ValueError: ``seconds`` is not a number, or negative or NaN.
+    """
+    if seconds is None:
+        raise TypeError("sleep length must be a number of seconds, not None")
+    if check_timeout(seconds, "sleep length") is None:
+        while True:
+            _state.backend.sleep(threading.TIMEOUT_MAX)
     _state.backend.sleep(seconds)
 
 

@@ -106,7 +106,7 @@ class ThreadHandle(Generic[T]):
             BaseException: whatever ``fn`` raised, re-raised as is (every
                 ``join`` raises the same exception object).
         """
-        self._thread.join(timeout)
+        self._thread.join(sync.check_timeout(timeout))
         if self._thread.is_alive():
             raise TimeoutError(
                 f"thread {self._thread.name!r} is still running after {timeout}s; "
