@@ -225,8 +225,9 @@ class Runtime:
 
     Args:
         name: used for the worker thread's name and the job channel's name.
-        stack_size: the worker's stack in bytes (default 8 MiB), or ``None``
-            for the platform default.
+        stack_size: the worker's stack in bytes (default 8 MiB; 32 KiB to
+            1 GiB), or ``None``/``0`` for the platform default. Checked here,
+            not when the worker starts.
 
     A runtime is used once: ``init()`` on the main thread, any number of
     ``run_on_worker`` calls, ``shutdown()`` from any thread. It is also a
@@ -254,14 +255,8 @@ class Runtime:
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"Runtime name must be a str, not {name!r}")
-        if stack_size is not None and (
-            isinstance(stack_size, bool) or not isinstance(stack_size, int)
-        ):
-            raise TypeError(
-                f"stack_size must be an int number of bytes or None, not {stack_size!r}"
-            )
         self._name = name
-        self._stack_size = stack_size
+        self._stack_size = sync.check_stack_size(stack_size)
         self._lock = sync.Lock()
         # Main waits on _to_main for a request or the job's end; the worker
         # waits on _to_worker for a response or the job's abandonment.
