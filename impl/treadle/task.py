@@ -525,7 +525,12 @@ class TaskExports(Generic[T]):
     def _deliver(self, function: str, handle: int, outcome: _Outcome) -> int | None:
         if not outcome.ok:
             error = outcome.error
-            _set_last_error(str(error) or type(error).__name__)
+            if isinstance(error, Cancelled):
+                # treadle's own message, so it has the API's prefix like every
+                # other one; an error the task raised is passed on verbatim.
+                _set_last_error(f"{self._name}_{function}(): task handle {handle}: {error}")
+            else:
+                _set_last_error(str(error) or type(error).__name__)
             return None
         with self._lock:
             result = self._next_result
