@@ -7,7 +7,8 @@
 * ``capacity=n > 0``: bounded; ``send`` blocks while ``n`` items are buffered.
 
 Closing is explicit (``close()`` or a ``with`` block) and each handle closes
-once. ``tx.clone()`` makes another sender; the channel is disconnected for the
+once; a Sender garbage-collected unclosed closes itself with a
+``ResourceWarning``. ``tx.clone()`` makes another sender; the channel is disconnected for the
 receiver when *every* sender is closed and the buffer is empty. Closing the
 receiver wakes every blocked sender with :class:`Disconnected`, which carries
 the item that was not delivered; items still buffered at that moment are
@@ -118,6 +119,7 @@ class _Channel:
         "not_empty",
         "not_full",
         "offers",
+        "production",
         "rx_closed",
         "rx_signalled",
         "rx_waiting",
@@ -145,6 +147,8 @@ class _Channel:
         # One entry per Sender garbage-collected unclosed whose finaliser
         # could not take the lock; whoever holds it next counts them closed.
         self.drops: deque[None] = deque()
+        # Made by the threading backend (its lock is a real lock)?
+        self.production = sync.get_backend() is _PRODUCTION
         self.rx_closed = False
         # Waiter counts let send/recv skip notify() when nobody waits, and
         # the signalled counts skip it when every waiter was already notified
@@ -434,10 +438,11 @@ class Sender(Generic[T]):
             return
         self._closed = True
         ch.drops.append(None)
-        if sync.get_backend() is not _PRODUCTION:
-            # Under the model a lock operation is a scheduling point, which a
-            # finaliser must not be, and an exploration would warn once per
-            # execution; the next send/recv/close/statistics counts the drop.
+        if not ch.production or sync.get_backend() is not _PRODUCTION:
+            # Under the model (or for a channel the model made) a lock
+            # operation is a scheduling point, which a finaliser must not be,
+            # and an exploration would warn once per execution; the next
+            # send/recv/close/statistics counts the drop.
             return
         warnings.warn(
             f"Sender {ch.name or ''} was garbage-collected without close(); "
