@@ -135,3 +135,27 @@ def test_pool_recv_and_worker_recv_with_huge_timeout(timeout: float) -> None:
         pool.execute(worker)
         pool.send_one("ping")
         assert pool.recv(timeout).value == "ping"
+
+
+def test_the_model_treats_inf_as_no_timeout() -> None:
+    import treadle_model
+
+    def body() -> None:
+        ev = sync.Event()
+        done = sync.Event()
+        cond = sync.Condition()
+
+        def waiter() -> None:
+            assert ev.wait(math.inf) is True
+            with cond:
+                assert cond.wait_for(done.is_set, 1e300)
+
+        t = sync.spawn(waiter)
+        ev.set()
+        with cond:
+            done.set()
+            cond.notify_all()
+        t.join(math.inf)
+
+    report = treadle_model.explore(body)
+    assert report.ok, report.failures
