@@ -7,7 +7,8 @@
 * ``capacity=n > 0``: bounded; ``send`` blocks while ``n`` items are buffered.
 
 Closing is explicit (``close()`` or a ``with`` block) and each handle closes
-once. ``tx.clone()`` makes another sender; the channel is disconnected for the
+once; a Sender garbage-collected unclosed closes itself with a
+``ResourceWarning``. ``tx.clone()`` makes another sender; the channel is disconnected for the
 receiver when *every* sender is closed and the buffer is empty. Closing the
 receiver wakes every blocked sender with :class:`Disconnected`, which carries
 the item that was not delivered; items still buffered at that moment are
@@ -26,6 +27,8 @@ this exact code under every interleaving.
 
 from __future__ import annotations
 
+import _thread
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +36,14 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from treadle import sync
+
+_PRODUCTION = sync.get_backend()
+
+
+def _absorb_later(ch: _Channel) -> None:
+    with ch.lock:
+        ch.absorb_drops()
+
 
 __all__ = [
     "ChannelStatistics",
@@ -101,12 +112,14 @@ class _Channel:
     __slots__ = (
         "buf",
         "capacity",
+        "drops",
         "limit",
         "lock",
         "name",
         "not_empty",
         "not_full",
         "offers",
+        "production",
         "rx_closed",
         "rx_signalled",
         "rx_waiting",
@@ -131,6 +144,11 @@ class _Channel:
         self.buf: deque[Any] = deque()
         self.offers: deque[_Offer] = deque()
         self.senders = 1
+        # One entry per Sender garbage-collected unclosed whose finaliser
+        # could not take the lock; whoever holds it next counts them closed.
+        self.drops: deque[None] = deque()
+        # Made by the threading backend (its lock is a real lock)?
+        self.production = sync.get_backend() is _PRODUCTION
         self.rx_closed = False
         # Waiter counts let send/recv skip notify() when nobody waits, and
         # the signalled counts skip it when every waiter was already notified
@@ -141,6 +159,17 @@ class _Channel:
         self.rx_signalled = 0
         self.tx_waiting = 0
         self.tx_signalled = 0
+
+    def absorb_drops(self) -> None:
+        # Caller holds the lock. deque.popleft is atomic, so a finaliser may
+        # append concurrently without the lock.
+        while self.drops:
+            self.drops.popleft()
+            self.senders -= 1
+            if self.traced:
+                sync.emit("channel.close_tx", channel=self.name, senders=self.senders)
+        if self.senders == 0 and self.rx_waiting:
+            self.not_empty.notify_all()
 
     def failed_send(self, item: Any) -> None:
         if self.traced:
@@ -182,13 +211,6 @@ class _Channel:
             self.tx_waiting -= 1
             if self.tx_signalled:
                 self.tx_signalled -= 1
-
-
-def _check_timeout(timeout: object) -> None:
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
-    if not timeout >= 0:
-        raise ValueError(f"timeout must be a non-negative number of seconds or None, got {timeout}")
 
 
 def channel(
@@ -241,8 +263,7 @@ class Sender(Generic[T]):
             Full: ``timeout`` elapsed first (the item was not sent).
             Closed: this sender was closed.
         """
-        if timeout is not None:
-            _check_timeout(timeout)
+        timeout = sync.check_timeout(timeout)
         ch = self._ch
         with ch.lock:
             if self._closed:
@@ -387,6 +408,7 @@ class Sender(Generic[T]):
         """
         ch = self._ch
         with ch.lock:
+            ch.absorb_drops()
             if not self._closed:
                 self._closed = True
                 ch.senders -= 1
@@ -400,6 +422,43 @@ class Sender(Generic[T]):
                 # A thread blocked in send() on this very handle must learn
                 # that its handle is gone.
                 ch.not_full.notify_all()
+
+    def __del__(self) -> None:
+        # A Sender whose last reference dies unclosed closes itself (the
+        # receiver then sees the channel end instead of waiting forever) and
+        # warns, like an unclosed file. A finaliser can run on any thread at
+        # any allocation, possibly one that holds ch.lock, so it never blocks:
+        # it takes the lock only if that is free at once, and otherwise
+        # records the drop lock-free for the next lock holder.
+        try:
+            if self._closed:
+                return
+            ch = self._ch
+        except AttributeError:  # __init__ did not finish
+            return
+        self._closed = True
+        ch.drops.append(None)
+        if not ch.production or sync.get_backend() is not _PRODUCTION:
+            # Under the model (or for a channel the model made) a lock
+            # operation is a scheduling point, which a finaliser must not be,
+            # and an exploration would warn once per execution; the next
+            # send/recv/close/statistics counts the drop.
+            return
+        warnings.warn(
+            f"Sender {ch.name or ''} was garbage-collected without close(); "
+            "it was closed now (close it, or use it in a with block)",
+            ResourceWarning,
+            stacklevel=2,
+        )
+        if ch.lock.acquire(blocking=False):
+            try:
+                ch.absorb_drops()
+            finally:
+                ch.lock.release()
+        else:
+            # Busy (perhaps by this very thread): a bare thread, which takes
+            # none of threading's module locks, counts it once the lock frees.
+            _thread.start_new_thread(_absorb_later, (ch,))
 
     @property
     def closed(self) -> bool:
@@ -427,13 +486,30 @@ class Sender(Generic[T]):
 
 
 class Receiver(Generic[T]):
-    """The receiving half. There is exactly one per channel."""
+    """The receiving half. There is exactly one per channel.
 
-    __slots__ = ("_ch", "_closed")
+    It is single-consumer: a ``recv``/``recv_nowait`` while another thread is
+    blocked in ``recv`` on the same receiver raises :class:`RuntimeError`
+    naming that thread. Handing the receiver from one thread to another
+    between calls is allowed.
+    """
+
+    __slots__ = ("_ch", "_closed", "_reader")
 
     def __init__(self, ch: _Channel) -> None:
         self._ch = ch
         self._closed = False
+        # The thread blocked in recv(), if any; guarded by the channel lock.
+        self._reader: sync.Thread | None = None
+
+    def _refuse_second_reader(self, op: str) -> None:
+        # Caller holds the lock and saw _reader set.
+        reader = self._reader
+        assert reader is not None
+        raise RuntimeError(
+            f"{op}: Receiver is single-consumer; it is being read by thread "
+            f"{reader.name!r} (blocked in recv()), so another thread may not read it now"
+        )
 
     def _take(self) -> T:
         # Caller holds the lock and has checked that something is there.
@@ -459,14 +535,17 @@ class Receiver(Generic[T]):
         """Take the oldest item, blocking while the channel is empty.
 
         Raises:
+            RuntimeError: another thread is blocked in ``recv`` on this
+                receiver (it is single-consumer).
             Disconnected: every sender is closed and nothing is buffered.
             Empty: ``timeout`` elapsed first.
             Closed: this receiver was closed.
         """
-        if timeout is not None:
-            _check_timeout(timeout)
+        timeout = sync.check_timeout(timeout)
         ch = self._ch
         with ch.lock:
+            if self._reader is not None:
+                self._refuse_second_reader("recv()")
             if ch.buf:
                 item: T = ch.buf.popleft()
                 if ch.traced:
@@ -481,6 +560,7 @@ class Receiver(Generic[T]):
                     raise Closed("recv() on a closed Receiver")
                 if ch.buf or ch.offers:
                     return self._take()
+                ch.absorb_drops()
                 if ch.senders == 0:
                     if ch.traced:
                         sync.emit("channel.disconnected", channel=ch.name)
@@ -493,7 +573,13 @@ class Receiver(Generic[T]):
                     remaining = deadline - sync.monotonic()
                     if remaining <= 0:
                         raise Empty(f"recv() timed out after {timeout}s: channel empty")
-                ch.wait_receiver(remaining)
+                if self._reader is not None:
+                    self._refuse_second_reader("recv()")
+                self._reader = sync.current_thread()
+                try:
+                    ch.wait_receiver(remaining)
+                finally:
+                    self._reader = None
 
     def recv_nowait(self) -> T:
         """Take the oldest item if one is there now.
@@ -505,10 +591,13 @@ class Receiver(Generic[T]):
         """
         ch = self._ch
         with ch.lock:
+            if self._reader is not None:
+                self._refuse_second_reader("recv_nowait()")
             if self._closed:
                 raise Closed("recv_nowait() on a closed Receiver")
             if ch.buf or ch.offers:
                 return self._take()
+            ch.absorb_drops()
             if ch.senders == 0:
                 if ch.traced:
                     sync.emit("channel.disconnected", channel=ch.name)
@@ -575,6 +664,7 @@ class Receiver(Generic[T]):
 
 def _statistics(ch: _Channel) -> ChannelStatistics:
     with ch.lock:
+        ch.absorb_drops()
         return ChannelStatistics(
             capacity=ch.capacity,
             buffered=len(ch.buf) + len(ch.offers),

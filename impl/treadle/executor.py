@@ -321,7 +321,13 @@ class Executor:
                 f"this Tagged value belongs to the executor with tag {tagged.tag}, not to "
                 f"this one (tag {self._tag}); drop it through the executor that created it"
             )
-        self.submit(_dispose, tagged)
+        try:
+            self.submit(_dispose, tagged)
+        except ExecutorClosed:
+            raise ExecutorClosed(
+                f"drop() on an executor that was joined (tag {self._tag}); "
+                "the value can no longer be disposed of on its thread"
+            ) from None
 
     def join(self) -> None:
         """Run what is still queued, then stop the thread and wait for it.

@@ -309,15 +309,6 @@ def _unwrap(msgs: Sequence[UpMsg[Any]], with_envelope: bool) -> list[Any]:
     return list(msgs) if with_envelope else [m.value for m in msgs]
 
 
-def _check_timeout(timeout: object) -> None:
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
-    if not timeout >= 0:
-        raise ValueError(f"timeout must be a non-negative number of seconds or None, got {timeout}")
-
-
 # --- worker side ----------------------------------------------------------------------------
 
 
@@ -469,7 +460,7 @@ class WorkerReceiver(Generic[D]):
             StopRequested: the manager sent ``STOP`` (now or earlier).
             Empty: ``timeout`` elapsed first (:class:`WorkerPaused` if paused).
         """
-        _check_timeout(timeout)
+        timeout = sync.check_timeout(timeout)
         return self._next(block=True, timeout=timeout)
 
     def try_recv(self) -> D:
@@ -494,7 +485,7 @@ class WorkerReceiver(Generic[D]):
             StopRequested: ``STOP`` arrived.
             WorkerPaused: ``timeout`` elapsed while still paused.
         """
-        _check_timeout(timeout)
+        timeout = sync.check_timeout(timeout)
         deadline = None if timeout is None else sync.monotonic() + timeout
         while self._paused and not self._stopped:
             self._handle(self._take(block=True, deadline=deadline))
@@ -795,7 +786,7 @@ class WorkerPool(Generic[U, D]):
             Empty: ``timeout`` elapsed first.
             Closed: the pool was closed.
         """
-        _check_timeout(timeout)
+        timeout = sync.check_timeout(timeout)
         self._check_open("recv")
         msg = self._recv(timeout, "recv")
         return msg if with_envelope else msg.value

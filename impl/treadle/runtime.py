@@ -225,8 +225,9 @@ class Runtime:
 
     Args:
         name: used for the worker thread's name and the job channel's name.
-        stack_size: the worker's stack in bytes (default 8 MiB), or ``None``
-            for the platform default.
+        stack_size: the worker's stack in bytes (default 8 MiB; 32 KiB to
+            1 GiB), or ``None``/``0`` for the platform default. Checked here,
+            not when the worker starts.
 
     A runtime is used once: ``init()`` on the main thread, any number of
     ``run_on_worker`` calls, ``shutdown()`` from any thread. It is also a
@@ -254,14 +255,8 @@ class Runtime:
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"Runtime name must be a str, not {name!r}")
-        if stack_size is not None and (
-            isinstance(stack_size, bool) or not isinstance(stack_size, int)
-        ):
-            raise TypeError(
-                f"stack_size must be an int number of bytes or None, not {stack_size!r}"
-            )
         self._name = name
-        self._stack_size = stack_size
+        self._stack_size = sync.check_stack_size(stack_size)
         self._lock = sync.Lock()
         # Main waits on _to_main for a request or the job's end; the worker
         # waits on _to_worker for a response or the job's abandonment.
@@ -545,12 +540,30 @@ class Runtime:
             NotInitializedError: before :meth:`init`.
             RuntimeClosedError: after :meth:`shutdown`.
         """
+        return self._call_on_main(fn, args, kwargs, decorated=False)
+
+    def _call_on_main(
+        self,
+        fn: Callable[P, R],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        decorated: bool,
+    ) -> R:
         me = sync.current_thread()
         with self._lock:
             self._require_initialized("call_on_main")
             if self._state == _SHUT_DOWN:
+                if decorated:
+                    raise RuntimeClosedError(
+                        f"@main_thread_only function {_describe(fn)}() called after "
+                        "Runtime.shutdown(): it is refused even on the main thread, "
+                        "because the runtime that checks and routes its calls is gone; "
+                        "create a new Runtime (or call the function undecorated)"
+                    )
                 raise RuntimeClosedError(
-                    "call_on_main() after shutdown(): the runtime is gone; create a new Runtime"
+                    f"call_on_main({_describe(fn)}) after shutdown(): the runtime is gone; "
+                    "create a new Runtime"
                 )
             if me is self._main:
                 inline = True
@@ -616,13 +629,19 @@ class Runtime:
         Calling the result runs ``fn`` inline on the main thread, routes it to
         main from the worker during a job, and raises
         :class:`WrongThreadError` anywhere else (see :meth:`call_on_main`).
+
+        After :meth:`shutdown` every call raises :class:`RuntimeClosedError`,
+        on the main thread too (it does not run inline): the message names the
+        function and says the runtime is shut down. Refusing is the choice
+        because a decorated function is promised to run under a live runtime;
+        ``fn`` itself (``checked.__wrapped__``) stays callable directly.
         """
         if not callable(fn):
             raise TypeError(f"main_thread_only needs a callable, got {fn!r}")
 
         @functools.wraps(fn)
         def checked(*args: P.args, **kwargs: P.kwargs) -> R:
-            return self.call_on_main(fn, *args, **kwargs)
+            return self._call_on_main(fn, args, kwargs, decorated=True)
 
         return checked
 

@@ -366,20 +366,60 @@ class _ThreadingCell(Cell[T]):
 # one lock so two spawns with different sizes cannot swap each other's setting.
 _stack_size_lock = threading.Lock()
 
-# threading only accepts 0 (platform default) or at least 32 KiB.
+# threading only accepts 0 (platform default) or at least 32 KiB; far larger
+# values are accepted by threading.stack_size() but make the thread's start
+# fail, so treadle refuses them up front.
 MIN_STACK_SIZE = 32 * 1024
+MAX_STACK_SIZE = 1 << 30
 
 
-def _check_stack_size(stack_size: object) -> int | None:
+def check_stack_size(stack_size: object) -> int | None:
+    """Validate a thread stack size in bytes; return what to start the thread with.
+
+    Accepted: ``None`` or ``0`` (the platform default; returned as ``None``), or
+    an int from :data:`MIN_STACK_SIZE` (32 KiB) to :data:`MAX_STACK_SIZE`
+    (1 GiB) inclusive. Checked when the runtime or thread is created, not when
+    the thread starts.
+
+    Raises:
+        TypeError: not an int (``bool`` is refused) or ``None``.
+        ValueError: outside the accepted range.
+    """
     if stack_size is None:
         return None
     if isinstance(stack_size, bool) or not isinstance(stack_size, int):
         raise TypeError(f"stack_size must be an int number of bytes or None, not {stack_size!r}")
-    if stack_size < MIN_STACK_SIZE:
+    if stack_size == 0:
+        return None
+    if not MIN_STACK_SIZE <= stack_size <= MAX_STACK_SIZE:
         raise ValueError(
-            f"stack_size must be at least {MIN_STACK_SIZE} bytes (32 KiB), got {stack_size}"
+            f"stack_size must be 0 or None (platform default) or from {MIN_STACK_SIZE} "
+            f"(32 KiB) to {MAX_STACK_SIZE} (1 GiB) bytes, got {stack_size}"
         )
     return stack_size
+
+
+def check_timeout(timeout: object, param: str = "timeout") -> float | None:
+    """Validate a timeout in seconds and return the value to wait with.
+
+    ``None`` means wait forever. So does any timeout above
+    :data:`threading.TIMEOUT_MAX` (``math.inf`` included): such a wait cannot
+    end by timing out in practice, and threading would raise
+    ``OverflowError`` for it, so it is returned as ``None``.
+
+    Raises:
+        TypeError: ``timeout`` is not a number (``bool`` is refused).
+        ValueError: ``timeout`` is negative or NaN.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"{param} must be a number of seconds or None, not {timeout!r}")
+    if not timeout >= 0:
+        raise ValueError(f"{param} must be a non-negative number of seconds or None, got {timeout}")
+    if timeout > threading.TIMEOUT_MAX:
+        return None
+    return timeout
 
 
 class ThreadingBackend:
@@ -514,8 +554,8 @@ def spawn(
 
     Args:
         name: the thread's name (shown in traces and ``threading`` listings).
-        stack_size: bytes of stack for the new thread (>= 32 KiB), or ``None``
-            for the platform default.
+        stack_size: bytes of stack for the new thread (32 KiB to 1 GiB), or
+            ``None``/``0`` for the platform default (see :func:`check_stack_size`).
 
     The caller owns the thread and must ``join`` it. An exception escaping
     ``fn`` goes to ``threading.excepthook`` in production and is reported as a
@@ -528,7 +568,7 @@ def spawn(
         raise TypeError(f"spawn() needs a callable, got {fn!r}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"thread name must be a str or None, not {name!r}")
-    return _state.backend.spawn(fn, args, kwargs, name, _check_stack_size(stack_size))
+    return _state.backend.spawn(fn, args, kwargs, name, check_stack_size(stack_size))
 
 
 def current_thread() -> Thread:
@@ -537,9 +577,20 @@ def current_thread() -> Thread:
 
 
 def sleep(seconds: float) -> None:
-    """Sleep for ``seconds`` (virtual time under the model)."""
-    if seconds < 0:
-        raise ValueError(f"sleep length must be non-negative, got {seconds}")
+    """Sleep for ``seconds`` (virtual time under the model).
+
+    A length above :data:`threading.TIMEOUT_MAX` (``math.inf`` included)
+    sleeps in ``TIMEOUT_MAX`` chunks, that is forever in practice, instead of
+    raising ``OverflowError``.
+
+    Raises:
+        TypeError / ValueError: ``seconds`` is not a number, or negative or NaN.
+    """
+    if seconds is None:
+        raise TypeError("sleep length must be a number of seconds, not None")
+    if check_timeout(seconds, "sleep length") is None:
+        while True:
+            _state.backend.sleep(threading.TIMEOUT_MAX)
     _state.backend.sleep(seconds)
 
 

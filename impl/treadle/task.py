@@ -135,8 +135,12 @@ class CancellationToken:
             raise Cancelled("the task was cancelled")
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until cancelled or ``timeout`` seconds passed; True if cancelled."""
-        return self._event.wait(timeout)
+        """Block until cancelled or ``timeout`` seconds passed; True if cancelled.
+
+        ``None``, ``math.inf`` or any timeout above ``threading.TIMEOUT_MAX``
+        waits forever.
+        """
+        return self._event.wait(sync.check_timeout(timeout))
 
     def __repr__(self) -> str:
         return f"<CancellationToken cancelled={self.cancelled()}>"
@@ -163,15 +167,6 @@ class _Outcome:
 
 # Labels for protocol events only (uniqueness, not ordering, matters).
 _task_ids = itertools.count(1)
-
-
-def _check_timeout(timeout: object) -> None:
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
-    if not timeout >= 0:
-        raise ValueError(f"timeout must be a non-negative number of seconds or None, got {timeout}")
 
 
 class TaskHandle(Generic[T]):
@@ -264,7 +259,7 @@ class TaskHandle(Generic[T]):
         return self._unwrap(outcome)
 
     def _await_outcome(self, timeout: float | None) -> _Outcome:
-        _check_timeout(timeout)
+        timeout = sync.check_timeout(timeout)
         with self._lock:
             if not self._cond.wait_for(lambda: self._outcome is not None, timeout):
                 raise TimeoutError(f"task {self._label!r} still running after {timeout}s")
@@ -530,7 +525,12 @@ class TaskExports(Generic[T]):
     def _deliver(self, function: str, handle: int, outcome: _Outcome) -> int | None:
         if not outcome.ok:
             error = outcome.error
-            _set_last_error(str(error) or type(error).__name__)
+            if isinstance(error, Cancelled):
+                # treadle's own message, so it has the API's prefix like every
+                # other one; an error the task raised is passed on verbatim.
+                _set_last_error(f"{self._name}_{function}(): task handle {handle}: {error}")
+            else:
+                _set_last_error(str(error) or type(error).__name__)
             return None
         with self._lock:
             result = self._next_result

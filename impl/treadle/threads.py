@@ -106,7 +106,7 @@ class ThreadHandle(Generic[T]):
             BaseException: whatever ``fn`` raised, re-raised as is (every
                 ``join`` raises the same exception object).
         """
-        self._thread.join(timeout)
+        self._thread.join(sync.check_timeout(timeout))
         if self._thread.is_alive():
             raise TimeoutError(
                 f"thread {self._thread.name!r} is still running after {timeout}s; "
@@ -137,8 +137,8 @@ def spawn_thread(
     """Start ``fn(*args, **kwargs)`` on a new thread with a chosen stack size.
 
     Args:
-        stack_size: bytes of stack (at least 32 KiB), default 8 MiB; ``None``
-            for the platform default.
+        stack_size: bytes of stack (32 KiB to 1 GiB), default 8 MiB; ``None``
+            or ``0`` for the platform default. Checked before anything starts.
         name: the thread's name.
         scoped: settings entered (``with setting:``) on the new thread around
             ``fn`` and left when it ends, whatever way it ends.
@@ -147,10 +147,11 @@ def spawn_thread(
 
     Raises:
         TypeError: ``fn`` is not callable, or a bad ``name``/``stack_size``.
-        ValueError: ``stack_size`` is below 32 KiB.
+        ValueError: ``stack_size`` is outside 32 KiB to 1 GiB (and not 0).
     """
     if not callable(fn):
         raise TypeError(f"spawn_thread() needs a callable, got {fn!r}")
+    stack_size = sync.check_stack_size(stack_size)
     for setting in scoped:
         if not isinstance(setting, ScopedSetting):
             raise TypeError(f"scoped= takes ScopedSetting objects, got {setting!r}")

@@ -19,6 +19,7 @@ has reacquired the lock, so a ``notify()`` in between is used up on it.
 
 from __future__ import annotations
 
+from _thread import TIMEOUT_MAX
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -76,6 +77,14 @@ def _check_lock_args(blocking: bool, timeout: float) -> None:
         raise ValueError("can't specify a timeout for a non-blocking call")
     if timeout < 0 and timeout != -1:
         raise ValueError("timeout value must be a non-negative number")
+
+
+def _forever(timeout: float | None) -> float | None:
+    # As in treadle.sync.check_timeout: math.inf, or any timeout threading
+    # could not wait for (above TIMEOUT_MAX), never times out.
+    if timeout is not None and timeout > TIMEOUT_MAX:
+        return None
+    return timeout
 
 
 # --- cells ------------------------------------------------------------------
@@ -419,6 +428,7 @@ class CCondition(sync.Condition):
 
     def wait(self, timeout: float | None = None) -> bool:
         ex = self._ex
+        timeout = _forever(timeout)
         if timeout is None:
             ex.op(K_WAIT, self, None)
         elif timeout <= 0:
@@ -630,6 +640,7 @@ class CEvent(sync.Event):
 
     def wait(self, timeout: float | None = None) -> bool:
         ex = self._ex
+        timeout = _forever(timeout)
         if timeout is None:
             result = ex.op(K_EWAIT, self, None)
         elif timeout <= 0:
@@ -777,6 +788,7 @@ class CSemaphore(sync.Semaphore):
         if not blocking and timeout is not None:
             raise ValueError("can't specify timeout for non-blocking acquire")
         ex = self._ex
+        timeout = _forever(timeout)
         if not blocking or (timeout is not None and timeout <= 0):
             return ex.op(K_SACQ, self, NOW)  # type: ignore[no-any-return]
         if timeout is None:

@@ -22,6 +22,7 @@ import contextlib
 import os
 import signal as _signal
 import sys
+from _thread import TIMEOUT_MAX
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
@@ -355,6 +356,8 @@ class VThread(sync.Thread):
         ex = self._ex
         if ex.current is self:
             raise RuntimeError("cannot join current thread")
+        if timeout is not None and timeout > TIMEOUT_MAX:
+            timeout = None  # math.inf (or more than threading can wait) is forever
         if timeout is None:
             ex.op(K_JOIN, self, None)
         elif timeout <= 0:

@@ -19,6 +19,10 @@ from treadle import (
     channel,
 )
 
+# Many of these older tests, for brevity, leave a Sender to the garbage collector
+# unclosed; that ResourceWarning is silenced in this module only.
+pytestmark = pytest.mark.filterwarnings("ignore:Sender .*garbage-collected:ResourceWarning")
+
 
 def _sender_blocked(tx: Sender[Any], n: int = 1) -> None:
     wait_until(lambda: tx.statistics().senders_waiting >= n, what=f"{n} blocked sender(s)")
@@ -466,3 +470,77 @@ def test_close_rx_event_counts_the_discarded_items() -> None:
         tx.send(2)
         rx.close()
     assert backend.matching("channel.close_rx") == [{"channel": "d", "discarded": 2}]
+
+
+def test_a_dropped_unclosed_sender_closes_itself_and_warns() -> None:
+    import gc
+    import threading
+    import warnings
+
+    tx, rx = channel(1)
+    got = Background(rx.recv)
+    _receiver_blocked(rx)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del tx
+        gc.collect()
+    assert [w.category for w in caught] == [ResourceWarning]
+    assert "without close()" in str(caught[0].message)
+    with pytest.raises(Disconnected):
+        got.outcome()
+    assert threading.active_count() >= 1
+    rx.close()
+
+
+def test_only_the_last_dropped_sender_ends_the_channel() -> None:
+    import gc
+    import warnings
+
+    tx, rx = channel(None)
+    other = tx.clone()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del tx
+        gc.collect()
+        assert rx.statistics().senders == 1
+        other.send("still open")
+        assert rx.recv(timeout=10) == "still open"
+        del other
+        gc.collect()
+    assert [w.category for w in caught] == [ResourceWarning, ResourceWarning]
+    with pytest.raises(Disconnected):
+        rx.recv(timeout=10)
+    rx.close()
+
+
+def test_a_closed_sender_does_not_warn_when_dropped() -> None:
+    import gc
+    import warnings
+
+    tx, rx = channel(1)
+    tx.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        del tx
+        gc.collect()
+    rx.close()
+
+
+def test_a_second_thread_reading_the_receiver_is_refused() -> None:
+    tx, rx = channel(1)
+    first = Background(rx.recv, name="first-reader")
+    _receiver_blocked(rx)
+    second = Background(rx.recv, 10.0, name="second-reader")
+    error = second.error()
+    assert isinstance(error, RuntimeError)
+    assert "Receiver is single-consumer" in str(error)
+    assert "'first-reader'" in str(error)
+    with pytest.raises(RuntimeError, match="single-consumer"):
+        rx.recv_nowait()
+    tx.send("for the first")
+    assert first.outcome() == "for the first"
+    # Handing the receiver to another thread once nobody reads it is fine.
+    tx.send("handed over")
+    assert Background(rx.recv, 10.0).outcome() == "handed over"
+    tx.close()
+    rx.close()

@@ -410,3 +410,12 @@ def test_the_uniqueness_check_catches_the_seeds_tag_reuse() -> None:
     old.join()
     with _ReusingExecutor() as new:
         assert new.submit(tagged.get) == "old"
+
+
+def test_drop_after_join_names_drop_not_submit() -> None:
+    ex = Executor()
+    tagged = ex.submit(lambda: Tagged([1]))
+    ex.join()
+    with pytest.raises(ExecutorClosed, match=r"^drop\(\) on an executor that was joined") as info:
+        ex.drop(tagged)
+    assert "submit()" not in str(info.value)

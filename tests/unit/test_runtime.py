@@ -706,3 +706,20 @@ def test_event_order_check_catches_the_return_without_join_bug() -> None:
     assert "no joined" in shutdown_order_problems(backend.events)
     assert runtime._worker is not None
     runtime._worker.join()  # clean up the thread the buggy shutdown left behind
+
+
+def test_main_thread_only_after_shutdown_says_why_on_main() -> None:
+    runtime = Runtime()
+    runtime.init()
+    calls: list[int] = []
+
+    @runtime.main_thread_only
+    def paint(n: int) -> None:
+        calls.append(n)
+
+    paint(1)
+    runtime.shutdown()
+    with pytest.raises(RuntimeClosedError, match=r"@main_thread_only function .*paint\(\)") as info:
+        paint(2)
+    assert "after Runtime.shutdown()" in str(info.value)
+    assert calls == [1]

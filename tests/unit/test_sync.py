@@ -58,7 +58,7 @@ def test_spawn_with_stack_size_restores_the_global_setting() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "fragment"),
     [
-        ({"stack_size": 10}, ValueError, "at least"),
+        ({"stack_size": 10}, ValueError, "32768"),
         ({"stack_size": "big"}, TypeError, "stack_size"),
         ({"name": 3}, TypeError, "name"),
     ],

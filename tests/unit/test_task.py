@@ -413,3 +413,26 @@ def test_close_destroys_every_live_handle_and_result() -> None:
 def test_export_task_rejects_a_non_task_type() -> None:
     with pytest.raises(TypeError, match="run"):
         export_task(int)  # type: ignore[arg-type]
+
+
+class RaisesWhenCancelled:
+    def __init__(self) -> None:
+        self.started = threading.Event()
+
+    def run(self, token: CancellationToken) -> None:
+        self.started.set()
+        token.wait(TIMEOUT)
+        token.raise_if_cancelled()
+
+
+def test_c_surface_cancelled_wait_error_has_the_api_prefix() -> None:
+    with export_task(RaisesWhenCancelled) as api:
+        task = RaisesWhenCancelled()
+        handle = api.spawn(task)
+        assert task.started.wait(TIMEOUT)
+        api.cancel(handle)
+        clear_last_error()
+        assert api.wait(handle) is None
+        message = last_error_message()
+        prefix = f"RaisesWhenCancelled_wait(): task handle {handle}: "
+        assert message == prefix + "the task was cancelled"

@@ -113,7 +113,7 @@ def test_join_with_a_timeout_raises_while_the_thread_runs() -> None:
 def test_spawn_thread_rejects_bad_arguments() -> None:
     with pytest.raises(TypeError, match="callable"):
         spawn_thread(42)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="at least"):
+    with pytest.raises(ValueError, match="from 32768"):
         spawn_thread(lambda: None, stack_size=1024)
     with pytest.raises(TypeError, match="ScopedSetting"):
         spawn_thread(lambda: None, scoped=[object()])  # type: ignore[list-item]
