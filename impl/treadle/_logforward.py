@@ -63,18 +63,27 @@ def _routed_handle(self: logging.Logger, record: logging.LogRecord) -> Any:
     return _original(self, record)
 
 
-def _install() -> None:
+def _install(route: LogRoute) -> None:
+    # The route's flag changes with the count, under the lock, with no
+    # signal check point between them: an interrupt anywhere leaves the
+    # flag telling whether this route holds a use of the patch.
     global _users, _original
     with _lock:
+        if route._installed:
+            return
         if _users == 0 and logging.Logger.handle is not _routed_handle:
             _original = logging.Logger.handle
             logging.Logger.handle = _routed_handle  # type: ignore[method-assign]
         _users += 1
+        route._installed = True
 
 
-def _uninstall() -> None:
+def _uninstall(route: LogRoute) -> None:
     global _users
     with _lock:
+        if not route._installed:
+            return
+        route._installed = False
         _users -= 1
         if _users == 0 and logging.Logger.handle is _routed_handle:
             logging.Logger.handle = _original  # type: ignore[method-assign, assignment]
@@ -94,13 +103,18 @@ class LogRoute:
     ``close`` is idempotent and must run even on error paths.
     """
 
-    __slots__ = ("_closed", "_pending", "_rx", "_tx")
+    __slots__ = ("_closed", "_installed", "_pending", "_rx", "_tx")
 
-    def __init__(self) -> None:
+    def __init__(self, *, into: list[LogRoute] | None = None) -> None:
+        self._installed = False
+        self._closed = False
         self._tx, self._rx = channel(None, name="pump.logs")
         self._pending: sync.Cell[bool] = sync.Cell(False)
-        self._closed = False
-        _install()
+        # In ``into`` before the patch goes in: an interrupt right after the
+        # constructor returns still leaves the owner a route to close.
+        if into is not None:
+            into.append(self)
+        _install(self)
 
     def attach(self) -> None:
         """Start routing the calling thread's records (call it on that thread)."""
@@ -161,5 +175,10 @@ class LogRoute:
                 except KeyboardInterrupt as exc:
                     held = held or exc
         finally:
-            _uninstall()
+            while True:  # its entry is a check point: run it to the end
+                try:
+                    _uninstall(self)
+                    break
+                except KeyboardInterrupt as exc:
+                    held = held or exc
         return held

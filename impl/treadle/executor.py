@@ -175,9 +175,24 @@ class Executor:
         self._running = False
         self._submitted = 0
         sync.emit("executor.started", tag=self._tag)
-        self._thread: sync.Thread = sync.spawn(
-            self._loop, name=name or f"treadle-executor-{self._tag}"
-        )
+        # The thread goes into ``started`` before it can run (sync.spawn_into),
+        # so a KeyboardInterrupt anywhere below finds it: the constructor then
+        # stops and joins it before the interrupt goes on, and no thread
+        # outlives an Executor() that raised.
+        started: list[sync.Thread] = []
+        try:
+            sync.spawn_into(started, self._loop, name=name or f"treadle-executor-{self._tag}")
+            self._thread: sync.Thread = started[0]
+        except BaseException:
+            if started:
+                self._thread = started[0]
+                # Not contextlib.suppress: its __exit__ is Python code, with
+                # check points of its own.
+                try:  # noqa: SIM105
+                    self.join()
+                except KeyboardInterrupt:
+                    pass  # a second one while joining: the first is raised below
+            raise
 
     def _allocate_tag(self) -> int:
         """Return this executor's tag: unique for the life of the process.
@@ -364,11 +379,15 @@ class Executor:
             raise held
 
     def _wake_idle_loop(self) -> None:
-        # Caller holds _lock. Release first, clear the flag after: an interrupt
-        # before the release leaves _idle set, so a retry still releases.
+        # Caller holds _lock. Clear the flag first, release after: there is no
+        # signal check point between the two (the release is one C call, and
+        # CPython checks only once it has returned), so the flag never says
+        # "idle" about a latch already released; the other order let an
+        # interrupt right after the release make a retry release twice
+        # (RuntimeError: release unlocked lock).
         if self._idle:
-            self._wake.release()
             self._idle = False
+            self._wake.release()
 
     @property
     def closed(self) -> bool:

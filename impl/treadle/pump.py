@@ -201,11 +201,15 @@ class WorkerPump:
                     end_tx.send(END)
                 end_tx.close()
 
-        thread: sync.Thread | None = None
+        # The worker thread goes into ``started`` before it can run (see
+        # sync.spawn_into): an interrupt anywhere from here on finds it.
+        started: list[sync.Thread] = []
+        routes: list[LogRoute] = []
         try:
             if self._forward_logs:
-                logs = LogRoute()
-            thread = sync.spawn(body, name="treadle-pump-worker")
+                LogRoute(into=routes)  # in ``routes`` before it patches logging
+                logs = routes[0]
+            sync.spawn_into(started, body, name="treadle-pump-worker")
             recv = rx.recv
             while True:
                 item = recv()
@@ -217,10 +221,20 @@ class WorkerPump:
                     sync.emit("pump.item", item=item)
                 pump(item)
         except BaseException as exc:
+            thread = started[0] if started else None
+            logs = routes[0] if routes else None
             if thread is not None:
                 sync.emit("pump.pump_raised", error=type(exc).__name__)
             errors: list[BaseException] = []
-            interrupted = _shut_down(rx, tx, end_tx, thread, logs, errors)
+            # Retried here, not in a helper: a function's entry is a signal
+            # check point, so the retry must be in this frame.
+            interrupted = None
+            while True:
+                try:
+                    interrupted = _shut_down(rx, tx, end_tx, thread, logs, errors) or interrupted
+                    break
+                except KeyboardInterrupt as again:
+                    interrupted = interrupted or again
             for error in errors:
                 exc.add_note(f"treadle: a forwarded log record could not be handled: {error!r}")
             if interrupted is not None and not isinstance(exc, KeyboardInterrupt):
@@ -228,7 +242,13 @@ class WorkerPump:
                 raise interrupted  # noqa: B904 - chained to exc implicitly
             sync.emit("pump.run_raised", error=type(exc).__name__)
             raise
-        interrupted = _shut_down(rx, tx, end_tx, thread, logs, None)
+        interrupted = None
+        while True:  # retried in this frame: see the except clause above
+            try:
+                interrupted = _shut_down(rx, tx, end_tx, started[0], logs, None) or interrupted
+                break
+            except KeyboardInterrupt as again:
+                interrupted = interrupted or again
         if interrupted is not None:
             sync.emit("pump.run_raised", error=type(interrupted).__name__)
             raise interrupted
@@ -257,22 +277,31 @@ def _shut_down(
     worker is always joined and ``logging`` always restored. Returns the first
     interrupt, for the caller to raise. ``errors``: see ``LogRoute.close``.
     """
+    # Every call below is a signal check point (on entry or once it
+    # returns), so the steps run inside one try and an interrupt resumes at
+    # the step it hit; each step is idempotent.
     held: BaseException | None = None
+    step = 0
     while True:
         try:
-            rx.close()
+            if step == 0:
+                rx.close()
+                step = 1
+                sync.emit("pump.rx_closed")
+            if step == 1:
+                if thread is None:
+                    # spawn() failed or was interrupted: the worker never
+                    # ran; nothing blocks on these handles.
+                    tx.close()
+                    end_tx.close()
+                else:
+                    held = join_through_interrupts(thread) or held
+                step = 2
+                if thread is not None:
+                    sync.emit("pump.worker_joined")
+            if step == 2 and logs is not None:
+                held = logs.close(errors) or held
             break
         except KeyboardInterrupt as exc:  # only interrupts: see join_through_interrupts
             held = held or exc
-    sync.emit("pump.rx_closed")
-    if thread is None:
-        # spawn() failed or was interrupted: the worker never ran; nothing
-        # blocks on these handles, so plain closes are enough.
-        tx.close()
-        end_tx.close()
-    else:
-        held = join_through_interrupts(thread) or held
-        sync.emit("pump.worker_joined")
-    if logs is not None:
-        held = logs.close(errors) or held
     return held

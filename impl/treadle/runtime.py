@@ -309,14 +309,23 @@ class Runtime:
                     "Runtime.init() after shutdown(): a runtime is used once; create a new Runtime"
                 )
             tx, rx = channel(0, name=f"{self._name}.jobs")
-            worker: ThreadHandle[None] | None = None
+            # The worker's handle goes into ``started`` before the worker can
+            # run (spawn_thread(into=...)), so an interrupt at any check point
+            # below finds it. init() either raises with nothing left behind
+            # (worker joined, hook restored, state NEW), or completes: the
+            # state becomes RUNNING right before the last emit, and an
+            # interrupt after that leaves a running runtime that shutdown()
+            # stops (call init() inside the try whose finally shuts down).
+            started: list[ThreadHandle[None]] = []
             try:
-                worker = spawn_thread(
+                spawn_thread(
                     self._worker_main,
                     rx,
                     stack_size=self._stack_size,
                     name=f"{self._name}-worker",
+                    into=started,
                 )
+                worker = started[0]
                 self._main = me
                 self._tx = tx
                 self._worker = worker
@@ -326,12 +335,19 @@ class Runtime:
                 self._state = _RUNNING
                 sync.emit("runtime.init", main=me.name)
             except BaseException:
+                if self._state == _RUNNING:
+                    raise  # interrupted after init completed; see above
                 # Closing the only sender ends the worker's recv(); it exits.
-                tx.close()
-                if worker is None:
-                    rx.close()
+                held = _undo_quietly(tx.close)
+                if started:
+                    held = join_through_interrupts(started[0].thread) or held
                 else:
-                    join_through_interrupts(worker.thread)
+                    held = _undo_quietly(rx.close) or held
+                if self._hook is not None:
+                    hook, self._hook = self._hook, None
+                    if sync.get_excepthook() is hook:
+                        held = _undo_quietly(sync.set_excepthook, self._previous_hook) or held
+                    self._previous_hook = None
                 self._main = self._tx = self._worker = self._worker_thread = None
                 raise
 
@@ -676,48 +692,62 @@ class Runtime:
                 worker is joined and the hook restored, then re-raised.
         """
         me = sync.current_thread()
-        with self._lock:
-            on_main = me is self._main
-            if self._state in (_NEW, _SHUT_DOWN):
-                sync.emit("runtime.shutdown_noop", on_main=on_main)
-                return
-            if me is self._worker_thread:
-                raise RuntimeError(
-                    "shutdown() called on the runtime's own worker thread (from inside a "
-                    "job); the worker cannot join itself. Call shutdown() from the main "
-                    "thread or another thread"
-                )
-            busy = self._busy_job()
-            if me is self._main and busy is not None:
-                raise RuntimeError(
-                    f"shutdown() called on the main thread while it services job {busy.job_id}; "
-                    "the job can only finish once main gets back to serving it. Call "
-                    "shutdown() after run_on_worker() returns"
-                )
-            if self._state == _SHUTTING_DOWN:
-                owner = False
-                sync.emit("runtime.shutdown_waits", on_main=on_main)
-            else:
-                self._state = _SHUTTING_DOWN
-                owner = True
-                self._announced = set()
-                sync.emit("runtime.shutdown_requested", on_main=on_main)
+        # Claiming the shutdown (state SHUTTING_DOWN, owner = True) happens
+        # inside the try with no signal check point between the two stores,
+        # so an interrupt anywhere after the claim still reaches the clean-up
+        # and the publish below; a claim nobody finishes would make every
+        # later shutdown() wait forever.
+        owner = False
+        deferred: list[BaseException] = []
+        try:
+            with self._lock:
+                on_main = me is self._main
+                if self._state in (_NEW, _SHUT_DOWN):
+                    sync.emit("runtime.shutdown_noop", on_main=on_main)
+                    return
+                if me is self._worker_thread:
+                    raise RuntimeError(
+                        "shutdown() called on the runtime's own worker thread (from inside a "
+                        "job); the worker cannot join itself. Call shutdown() from the main "
+                        "thread or another thread"
+                    )
+                busy = self._busy_job()
+                if me is self._main and busy is not None:
+                    raise RuntimeError(
+                        f"shutdown() called on the main thread while it services job "
+                        f"{busy.job_id}; the job can only finish once main gets back to "
+                        "serving it. Call shutdown() after run_on_worker() returns"
+                    )
+                if self._state == _SHUTTING_DOWN:
+                    sync.emit("runtime.shutdown_waits", on_main=on_main)
+                else:
+                    self._state = _SHUTTING_DOWN
+                    owner = True
+                    self._announced = set()
+                    sync.emit("runtime.shutdown_requested", on_main=on_main)
+            if owner:
+                self._shutdown_steps(deferred)
+        except BaseException as exc:
+            if not owner:
+                raise
+            # Interrupted between steps (the steps themselves hold back
+            # interrupts while they wait): still end with the worker joined
+            # and the hook restored. Closing our sender ends the worker's
+            # loop even if Shutdown was never sent.
+            deferred.append(exc)
+            self._finish_interrupted_shutdown(deferred)
+        finally:
+            if owner:
+                # A function's entry is a check point too: retry the call.
+                while True:
+                    try:
+                        self._publish_shut_down(deferred)
+                        break
+                    except KeyboardInterrupt as exc:
+                        deferred.append(exc)
         if not owner:
             self._await_shut_down(on_main)
             return
-        deferred: list[BaseException] = []
-        try:
-            try:
-                self._shutdown_steps(deferred)
-            except BaseException as exc:
-                # Interrupted between steps (the steps themselves hold back
-                # interrupts while they wait): still end with the worker
-                # joined and the hook restored. Closing our sender ends the
-                # worker's loop even if Shutdown was never sent.
-                deferred.append(exc)
-                self._finish_interrupted_shutdown(deferred)
-        finally:
-            self._publish_shut_down(deferred)
         if deferred:
             raise deferred[0]
 
@@ -892,3 +922,19 @@ class Runtime:
 
 def _describe(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def _undo_quietly(fn: Callable[..., object], *args: Any) -> BaseException | None:
+    """Run one clean-up step to the end, holding back KeyboardInterrupt.
+
+    Returns the interrupt held back (the caller is already raising one), or
+    ``None``. The steps it runs are idempotent, so running one again after
+    an interrupt is safe.
+    """
+    held: BaseException | None = None
+    while True:
+        try:
+            fn(*args)
+            return held
+        except KeyboardInterrupt as exc:
+            held = held or exc

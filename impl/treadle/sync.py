@@ -36,6 +36,7 @@ Example::
 from __future__ import annotations
 
 import abc
+import dis
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -64,6 +65,7 @@ __all__ = [
     "set_excepthook",
     "sleep",
     "spawn",
+    "spawn_into",
     "using_backend",
 ]
 
@@ -461,11 +463,49 @@ class ThreadingBackend:
             thread.start()
         else:
             with _stack_size_lock:
-                previous = threading.stack_size(stack_size)
+                # Read, then set inside the try: an interrupt right after a call
+                # returns (before its result is stored) must not leave the
+                # process-global size changed.
+                previous = threading.stack_size()
                 try:
+                    threading.stack_size(stack_size)
                     thread.start()
                 finally:
                     threading.stack_size(previous)
+        return thread  # type: ignore[return-value]
+
+    def spawn_into(
+        self,
+        slot: list[Thread],
+        fn: Callable[..., object],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None,
+        stack_size: int | None,
+    ) -> Thread:
+        # See spawn_into() below for why. The thread is in ``slot`` before
+        # start() can run it, and an interrupted start() leaves it there
+        # only if the OS thread exists (then start-up is finished here, so
+        # the owner can join it); otherwise it is taken out again.
+        thread = threading.Thread(target=fn, args=args, kwargs=kwargs, name=name)
+        try:
+            slot.append(thread)  # type: ignore[arg-type]
+            if stack_size is None:
+                thread.start()
+            else:
+                with _stack_size_lock:
+                    # Read, then set inside the try: an interrupt right after a call
+                    # returns (before its result is stored) must not leave the
+                    # process-global size changed.
+                    previous = threading.stack_size()
+                    try:
+                        threading.stack_size(stack_size)
+                        thread.start()
+                    finally:
+                        threading.stack_size(previous)
+        except BaseException as exc:
+            _settle_interrupted_start(slot, thread, exc)
+            raise
         return thread  # type: ignore[return-value]
 
     def current_thread(self) -> Thread:
@@ -485,6 +525,80 @@ class ThreadingBackend:
 
     def set_excepthook(self, hook: ExceptHook) -> None:
         threading.excepthook = hook
+
+
+def _find_os_start_call() -> int | None:
+    """Offset of the call in ``Thread.start`` that makes the OS thread.
+
+    ``threading.Thread.start`` is Python code with signal check points both
+    before that call (a ``KeyboardInterrupt`` there: no thread) and after it
+    (in ``self._started.wait()``: the thread runs). Only the interrupted
+    frame's position tells the two apart.
+    """
+    call: int | None = None
+    seen = False
+    for ins in dis.get_instructions(threading.Thread.start):
+        if ins.opname == "LOAD_GLOBAL" and ins.argval in (
+            "_start_new_thread",
+            "_start_joinable_thread",
+        ):
+            seen = True
+        elif seen and ins.opname in ("CALL", "CALL_FUNCTION", "CALL_KW"):
+            call = ins.offset
+            break
+    return call
+
+
+_START_CODE = threading.Thread.start.__code__
+_OS_START_CALL = _find_os_start_call()
+
+
+def _os_thread_started(thread: threading.Thread, exc: BaseException) -> bool:
+    if thread.is_alive() or thread.ident is not None:
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code is not _START_CODE:
+        tb = tb.tb_next
+    if tb is None or _OS_START_CALL is None:
+        # Raised before start() ran (or an interpreter whose start() we do
+        # not recognise: then we cannot tell, and say "not started").
+        return False
+    if tb.tb_next is not None:
+        # Raised in a call start() made: _started.is_set() comes before
+        # the OS call, _started.wait() after it.
+        return tb.tb_lasti > _OS_START_CALL
+    # Raised in start() itself. At the OS call's own offset: the call failed
+    # (RuntimeError: can't start new thread) or the check point right after
+    # it fired (any other exception: it came from a signal handler).
+    if tb.tb_lasti > _OS_START_CALL:
+        return True
+    return tb.tb_lasti == _OS_START_CALL and not isinstance(exc, (RuntimeError, MemoryError))
+
+
+def _settle_interrupted_start(
+    slot: list[Any], thread: threading.Thread, exc: BaseException
+) -> None:
+    """Leave ``slot`` telling the truth after ``thread.start()`` raised.
+
+    A second ``KeyboardInterrupt`` while settling is held back and raised
+    after ``exc`` (as its context) once the slot is right: settling is
+    short and never waits for user code.
+    """
+    held: BaseException | None = None
+    while True:
+        try:
+            if _os_thread_started(thread, exc):
+                # join() refuses a thread whose start-up it has not seen
+                # finish; the thread sets _started before running anything.
+                thread._started.wait()  # type: ignore[attr-defined]
+            else:
+                while thread in slot:
+                    slot.remove(thread)
+            break
+        except KeyboardInterrupt as again:
+            held = held or again
+    if held is not None:
+        raise held from exc
 
 
 Lock.register(type(threading.Lock()))
@@ -569,6 +683,48 @@ def spawn(
     if name is not None and not isinstance(name, str):
         raise TypeError(f"thread name must be a str or None, not {name!r}")
     return _state.backend.spawn(fn, args, kwargs, name, check_stack_size(stack_size))
+
+
+def spawn_into(
+    slot: list[Thread],
+    fn: Callable[..., object],
+    /,
+    *args: Any,
+    name: str | None = None,
+    stack_size: int | None = None,
+    **kwargs: Any,
+) -> Thread:
+    """Like :func:`spawn`, but the thread is appended to ``slot`` first.
+
+    Why: ``KeyboardInterrupt`` can be raised on the main thread at every
+    signal check point CPython has (a Python function's entry, a loop's
+    back-edge, right after a call into C returns, inside a blocking call),
+    and ``threading.Thread.start`` has such points after the OS thread
+    exists. ``t = spawn(...)`` can therefore raise with a running thread
+    nobody holds. Deferring the interrupt (trio's way) needs the SIGINT
+    handler, which belongs to the application, so treadle does the other
+    thing: the owner's ``slot`` holds the thread *before* it can run, and
+    the owner's clean-up (a ``finally`` / ``except BaseException``) joins
+    whatever its slot holds, whether or not ``spawn_into`` returned.
+
+    After ``spawn_into`` returns or raises, ``slot`` holds the thread if and
+    only if it was started (and is joinable).
+    """
+    if not callable(fn):
+        raise TypeError(f"spawn() needs a callable, got {fn!r}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"thread name must be a str or None, not {name!r}")
+    size = _check_stack_size(stack_size)
+    backend = _state.backend
+    if isinstance(backend, ThreadingBackend) and type(backend).spawn is ThreadingBackend.spawn:
+        return backend.spawn_into(slot, fn, args, kwargs, name, size)
+    # The model's backend starts a thread in one step, with no check point
+    # between it and the append (this module is opaque to its interrupts).
+    # A custom backend that overrides spawn() is called as it expects; the
+    # append after it is then a check point on real threads.
+    thread = backend.spawn(fn, args, kwargs, name, size)
+    slot.append(thread)
+    return thread
 
 
 def current_thread() -> Thread:

@@ -184,7 +184,7 @@ class TaskHandle(Generic[T]):
         "_label",
         "_lock",
         "_outcome",
-        "_thread",
+        "_threads",
         "_token",
     )
 
@@ -194,6 +194,7 @@ class TaskHandle(Generic[T]):
         *,
         name: str | None = None,
         stack_size: int | None = None,
+        _into: list[TaskHandle[Any]] | None = None,
     ) -> None:
         self._label = name or f"task-{next(_task_ids)}"
         self._lock = sync.Lock()
@@ -203,10 +204,29 @@ class TaskHandle(Generic[T]):
         self._outcome: _Outcome | None = None
         self._joined = False
         self._closed = False
+        self._threads: list[ThreadHandle[None]] = []
+        # A factory passes ``_into``: the handle is in it (fully set up)
+        # before its thread can run, so an interrupt right after the
+        # constructor returns (a signal check point) still leaves the
+        # factory something to close.
+        if _into is not None:
+            _into.append(self)
         sync.emit("task.spawned", task=self._label)
-        self._thread: ThreadHandle[None] = spawn_thread(
-            self._body, run, stack_size=stack_size, name=self._label
-        )
+        try:
+            spawn_thread(
+                self._body, run, stack_size=stack_size, name=self._label, into=self._threads
+            )
+        except BaseException:
+            # Interrupted after the thread started: cancel it and join it
+            # before the interrupt goes on (the task's code sees the token).
+            if self._threads:
+                self._token.cancel()
+                join_through_interrupts(self._threads[0].thread)
+            raise
+
+    @property
+    def _thread(self) -> ThreadHandle[None]:
+        return self._threads[0]
 
     def _body(self, run: Callable[[CancellationToken], T]) -> None:
         with self._lock:
@@ -313,6 +333,8 @@ class TaskHandle(Generic[T]):
     def _join(self, by: str) -> None:
         # One small method on purpose: a test-only subclass drops it to
         # reintroduce the seed's bug (the thread is detached, never joined).
+        if not self._threads:
+            return  # its constructor was interrupted before the thread started
         interrupted = join_through_interrupts(self._thread.thread)
         with self._lock:
             if not self._joined:
@@ -369,7 +391,28 @@ def spawn(
     Raises:
         TypeError: ``task`` is neither a :class:`Task` nor callable.
     """
-    return TaskHandle(_runner(task, "spawn()"), name=name, stack_size=stack_size)
+    run = _runner(task, "spawn()")
+    made: list[TaskHandle[T]] = []
+    try:
+        return TaskHandle(run, name=name, stack_size=stack_size, _into=made)
+    except BaseException:
+        # Interrupted right after the handle was made, before it was returned.
+        _close_all(made)
+        raise
+
+
+def _close_all(handles: list[TaskHandle[Any]]) -> None:
+    """Close each handle, holding back interrupts until all are closed."""
+    # The back-edge is a check point too, so the loop runs inside the try.
+    i = 0
+    while True:
+        try:
+            while i < len(handles):
+                handles[i].close()  # idempotent: run again after an interrupt
+                i += 1
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 # --- thread-local last error ------------------------------------------------
@@ -550,16 +593,31 @@ class TaskExports(Generic[T]):
                 f"expected a {self._task_type.__name__} instance, got {task!r}",
             )
             return None
+        made: list[TaskHandle[Any]] = []
         try:
-            th: TaskHandle[Any] = TaskHandle(_runner(task, "spawn()"), name=None)
+            TaskHandle(_runner(task, "spawn()"), name=None, _into=made)
         except Exception as exc:
+            _close_all(made)
             self._misuse("spawn", task, f"could not start the task: {exc}")
             return None
-        with self._lock:
-            handle = self._next_handle
-            self._next_handle += 2
-            self._handles[handle] = _Entry(th)
-            sync.emit("task.handle_created", handle=handle, task=th.name)
+        except BaseException:
+            _close_all(made)  # interrupted: no handle is issued, no thread left
+            raise
+        th = made[0]
+        registered = False
+        try:
+            with self._lock:
+                handle = self._next_handle
+                self._next_handle += 2
+                self._handles[handle] = _Entry(th)
+                registered = True  # no check point since the store above
+                sync.emit("task.handle_created", handle=handle, task=th.name)
+        except BaseException:
+            # Interrupted before the task was registered: close it, so no
+            # task runs that nobody can name. Once registered, close() owns it.
+            if not registered:
+                _close_all(made)
+            raise
         return handle
 
     def poll(self, handle: object) -> int | None:
@@ -579,25 +637,39 @@ class TaskExports(Generic[T]):
         if entry is None:
             return None
         assert isinstance(handle, int)
-        with self._lock:
-            if entry.waiting:
-                self._misuse(
-                    "wait",
-                    handle,
-                    f"task handle {handle} is already being waited for on another thread",
-                )
-                return None
-            entry.waiting = True
+        # ``waiting`` is set inside the try (no check point between the store
+        # and ``mine``), so an interrupt never leaves it set: close() skips
+        # entries being waited for, and would skip this one forever.
+        mine = False
         try:
+            with self._lock:
+                if entry.waiting:
+                    self._misuse(
+                        "wait",
+                        handle,
+                        f"task handle {handle} is already being waited for on another thread",
+                    )
+                    return None
+                entry.waiting = True
+                mine = True
             outcome = entry.handle._await_outcome(None)
         except BaseException:
+            if mine:
+                with self._lock:
+                    entry.waiting = False
+            raise
+        try:
+            with self._lock:
+                if self._handles.pop(handle, None) is not None:
+                    sync.emit("task.handle_freed", handle=handle, by="wait")
+            entry.handle.close()
+        except BaseException:
+            # Interrupted after the task ended: join its thread before the
+            # interrupt goes on. A handle still in the table stays closable.
             with self._lock:
                 entry.waiting = False
+            _close_all([entry.handle])
             raise
-        with self._lock:
-            if self._handles.pop(handle, None) is not None:
-                sync.emit("task.handle_freed", handle=handle, by="wait")
-        entry.handle.close()
         return self._deliver("wait", handle, outcome)
 
     def cancel(self, handle: object) -> None:
@@ -670,21 +742,37 @@ class TaskExports(Generic[T]):
 
     def close(self) -> None:
         """Destroy every live handle (cancel and join its task) and free every result."""
-        with self._lock:
-            entries = [(h, e) for h, e in self._handles.items() if not e.waiting]
-            for h, _ in entries:
-                del self._handles[h]
-                sync.emit("task.handle_freed", handle=h, by="close")
-            for rid in list(self._results):
-                del self._results[rid]
-                sync.emit("task.result_freed", result=rid)
+        entries: list[tuple[int, _Entry]] = []
         pending: BaseException | None = None
-        for _, entry in entries:
+        try:
+            with self._lock:
+                entries = [(h, e) for h, e in self._handles.items() if not e.waiting]
+                for h, _ in entries:
+                    del self._handles[h]
+                    sync.emit("task.handle_freed", handle=h, by="close")
+                for rid in list(self._results):
+                    del self._results[rid]
+                    sync.emit("task.result_freed", result=rid)
+        except BaseException as exc:
+            pending = exc  # interrupted: still close what was taken out
+        # Every task taken out of the table is closed (joined) here, even if
+        # interrupts arrive meanwhile: they are held back and the first is
+        # raised at the end. A task left in the table is closed by the next
+        # close(); none is forgotten.
+        # The loop's back-edge is a signal check point too, so it runs
+        # inside the try; an interrupt resumes at the same entry.
+        i = 0
+        while True:
             try:
-                entry.handle.close()
+                while i < len(entries):
+                    entries[i][1].handle.close()
+                    i += 1
+                break
+            except KeyboardInterrupt as exc:
+                pending = pending or exc
             except BaseException as exc:
-                if pending is None:
-                    pending = exc
+                pending = pending or exc
+                i += 1
         if pending is not None:
             raise pending
 

@@ -74,11 +74,21 @@ class ThreadHandle(Generic[T]):
     what orders the write before the read.
     """
 
-    __slots__ = ("_outcome", "_thread")
+    __slots__ = ("_outcome", "_slot")
 
-    def __init__(self, thread: sync.Thread, outcome: sync.Cell[_Ok | _Err | None]) -> None:
-        self._thread = thread
+    def __init__(
+        self,
+        thread: sync.Thread | list[sync.Thread],
+        outcome: sync.Cell[_Ok | _Err | None],
+    ) -> None:
+        # A list is the slot sync.spawn_into() fills: the handle exists
+        # (and can be stored by its owner) before its thread can run.
+        self._slot = thread if isinstance(thread, list) else [thread]
         self._outcome = outcome
+
+    @property
+    def _thread(self) -> sync.Thread:
+        return self._slot[0]
 
     @property
     def name(self) -> str:
@@ -132,6 +142,7 @@ def spawn_thread(
     stack_size: int | None = DEFAULT_STACK_SIZE,
     name: str | None = None,
     scoped: Sequence[ScopedSetting[Any]] = (),
+    into: list[ThreadHandle[Any]] | None = None,
     **kwargs: Any,
 ) -> ThreadHandle[T]:
     """Start ``fn(*args, **kwargs)`` on a new thread with a chosen stack size.
@@ -142,6 +153,12 @@ def spawn_thread(
         name: the thread's name.
         scoped: settings entered (``with setting:``) on the new thread around
             ``fn`` and left when it ends, whatever way it ends.
+        into: a list the handle is appended to *before* the thread can run.
+            ``h = spawn_thread(...)`` can be interrupted (Ctrl-C) after the
+            thread started and before ``h`` is bound; with ``into``, the
+            owner's clean-up finds the handle whether or not this call
+            returned. After it returns or raises, ``into`` holds the handle
+            if and only if the thread was started.
 
     The caller owns the thread and must ``join()`` it.
 
@@ -171,9 +188,22 @@ def spawn_thread(
             outcome.set(_Err(exc))
         sync.emit("threads.exited", name=sync.current_thread().name, ok=ok)
 
-    sync.emit("threads.spawned", name=name)
-    thread = sync.spawn(body, name=name, stack_size=stack_size)
-    return ThreadHandle(thread, outcome)
+    slot: list[sync.Thread] = []
+    handle: ThreadHandle[T] = ThreadHandle(slot, outcome)
+    if into is None:
+        sync.emit("threads.spawned", name=name)
+        sync.spawn_into(slot, body, name=name, stack_size=stack_size)
+        return handle
+    try:
+        into.append(handle)
+        sync.emit("threads.spawned", name=name)
+        sync.spawn_into(slot, body, name=name, stack_size=stack_size)
+    except BaseException:
+        if not slot:  # not started: the owner has nothing to join
+            while handle in into:
+                into.remove(handle)
+        raise
+    return handle
 
 
 def join_through_interrupts(thread: sync.Thread) -> BaseException | None:

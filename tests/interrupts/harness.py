@@ -1,0 +1,236 @@
+"""Raise KeyboardInterrupt at every signal check point treadle's code has.
+
+CPython (3.11) runs a pending signal handler on the main thread only at
+these places in the bytecode: a function's entry (``RESUME``), a loop's
+back-edge (``JUMP_BACKWARD``), right after a call returns (the check at the
+end of ``CALL``), and inside a blocking call that gets ``EINTR``. The tracer
+below counts, on the main thread and in treadle's own modules only:
+
+* ``call`` events of non-generator code (function entry);
+* ``opcode`` events at a ``JUMP_BACKWARD`` (back-edge);
+* ``opcode`` events at the instruction right after a ``CALL`` (the call has
+  returned; this is where a handler runs after a C call, and also counted
+  after a Python call, which is stricter than CPython), when that
+  instruction has the CALL's exception handler (CPython attributes the
+  interrupt to the CALL; at the end of a ``with``/``try`` body the next
+  instruction's handler differs and the point is the CALL's, so it is left
+  out rather than mis-attributed).
+
+Run ``op`` once without interrupts to learn the number of points ``total``;
+then for each ``n`` in ``1..total`` run it again and raise
+:class:`Injected` (a ``KeyboardInterrupt``) at the ``n``-th point. A
+blocking call interrupted by a real signal is covered by the subprocess test
+(``test_real_sigint.py``), not here.
+"""
+
+from __future__ import annotations
+
+import dis
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import CodeType, FrameType
+from typing import Any
+
+import treadle
+
+TREADLE_DIR = os.path.dirname(os.path.abspath(treadle.__file__)) + os.sep
+_GENERATOR_FLAGS = 0x20 | 0x80 | 0x100 | 0x200  # generator, coroutine, iterable coro, async gen
+
+
+class Injected(KeyboardInterrupt):
+    """The interrupt the harness raises (a real KeyboardInterrupt)."""
+
+
+_points: dict[CodeType, frozenset[int]] = {}
+
+
+def _handler(table: list[Any], offset: int) -> int | None:
+    for entry in table:
+        if entry.start <= offset < entry.end:
+            return int(entry.target)
+    return None
+
+
+def _check_offsets(code: CodeType) -> frozenset[int]:
+    found = _points.get(code)
+    if found is None:
+        offsets: set[int] = set()
+        table = dis._parse_exception_table(code)  # type: ignore[attr-defined]
+        previous = None
+        for ins in dis.get_instructions(code):
+            if ins.opname == "JUMP_BACKWARD":
+                offsets.add(ins.offset)
+            # CPython raises "after the call returned" with the frame still
+            # at the CALL, so the CALL's exception handler applies. Raising
+            # at the next instruction is the same only when both have the
+            # same handler (not at the end of a with/try body).
+            if (
+                previous is not None
+                and previous.opname == "CALL"
+                and _handler(table, previous.offset) == _handler(table, ins.offset)
+            ):
+                offsets.add(ins.offset)
+            previous = ins
+        found = _points[code] = frozenset(offsets)
+    return found
+
+
+@dataclass
+class _Counter:
+    raise_at: int  # 0: never
+    seen: int = 0
+    where: list[str] = field(default_factory=list)
+
+    def _hit(self, frame: FrameType) -> None:
+        self.seen += 1
+        if self.seen == self.raise_at:
+            self.where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+            raise Injected(f"injected at check point {self.seen}")
+
+    def global_trace(self, frame: FrameType, event: str, arg: Any) -> Any:
+        code = frame.f_code
+        if not code.co_filename.startswith(TREADLE_DIR):
+            return None
+        frame.f_trace_opcodes = True
+        if event == "call" and not code.co_flags & _GENERATOR_FLAGS:
+            self._hit(frame)
+        return self.local_trace
+
+    def local_trace(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "opcode" and frame.f_lasti in _check_offsets(frame.f_code):
+            self._hit(frame)
+        return self.local_trace
+
+
+def run_traced(op: Callable[[], Any], raise_at: int) -> tuple[int, BaseException | None, Any]:
+    """Run ``op`` with the tracer; return (points seen, exception, result)."""
+    assert threading.current_thread() is threading.main_thread()
+    counter = _Counter(raise_at)
+    error: BaseException | None = None
+    result: Any = None
+    sys.settrace(counter.global_trace)
+    try:
+        result = op()
+    except BaseException as exc:
+        error = exc
+    finally:
+        sys.settrace(None)
+    return counter.seen, error, result
+
+
+class ThreadErrors:
+    """Collect exceptions that escape threads (threading.excepthook)."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self._previous: Any = None
+
+    def __enter__(self) -> ThreadErrors:
+        self._previous = threading.excepthook
+
+        def hook(args: Any) -> None:
+            self.errors.append(f"{args.thread.name}: {args.exc_type.__name__}: {args.exc_value}")
+
+        threading.excepthook = hook
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        threading.excepthook = self._previous
+
+
+def alive_new_threads(before: set[threading.Thread]) -> list[str]:
+    return [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+
+
+def _globals() -> dict[str, Any]:
+    """Process-global settings treadle changes for a while and must restore."""
+    import logging
+
+    return {
+        "threading.stack_size()": threading.stack_size(),
+        "threading.excepthook": threading.excepthook,
+        "logging.Logger.handle": logging.Logger.handle,
+    }
+
+
+def _globals_changed(before: dict[str, Any]) -> list[str]:
+    now = _globals()
+    changed = [
+        name for name, value in before.items() if now[name] is not value and now[name] != value
+    ]
+    for name in changed:  # put it back, so one failure does not cascade
+        if name == "threading.stack_size()":
+            threading.stack_size(before[name])
+        elif name == "threading.excepthook":
+            threading.excepthook = before[name]
+        else:
+            import logging
+
+            logging.Logger.handle = before[name]  # type: ignore[method-assign]
+    return changed
+
+
+@dataclass
+class Sweep:
+    """Outcome of sweeping one operation: how many points, how runs ended."""
+
+    name: str
+    points: int
+    interrupted: int = 0
+    completed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+Scenario = Callable[[], tuple[Callable[[], Any], Callable[[BaseException | None, Any], None]]]
+"""Returns (op, after): ``op`` is traced; ``after(error, result)`` runs
+untraced, joins what the API allows and asserts the promises."""
+
+
+def sweep(name: str, scenario: Scenario, *, stride: int = 1, leak_grace: float = 5.0) -> Sweep:
+    # Threads are counted from before the scenario's set-up: after() must
+    # leave nothing of what the scenario started, interrupted or not.
+    before = set(threading.enumerate())
+    op, after = scenario()
+    total, error, result = run_traced(op, 0)
+    if error is not None:
+        raise AssertionError(f"{name}: the run without interrupts raised {error!r}") from error
+    after(None, result)
+    leaked = alive_new_threads(before)
+    if leaked:
+        raise AssertionError(f"{name}: threads alive after the run without interrupts: {leaked}")
+    result_sweep = Sweep(name, total)
+    for n in range(1, total + 1, stride):
+        before = set(threading.enumerate())
+        globals_before = _globals()
+        with ThreadErrors() as escaped:
+            op, after = scenario()
+            _, error, result = run_traced(op, n)
+            problem: str | None = None
+            if error is not None and not isinstance(error, KeyboardInterrupt):
+                problem = f"raised {type(error).__name__}: {error} (not KeyboardInterrupt)"
+            try:
+                after(error, result)
+            except BaseException as exc:
+                problem = problem or f"after(): {type(exc).__name__}: {exc}"
+            leaked = alive_new_threads(before)
+        changed = _globals_changed(globals_before)
+        if changed and problem is None:
+            problem = f"process-global state left changed: {changed}"
+        if leaked and problem is None:
+            problem = f"threads alive after the operation: {leaked}"
+        if escaped.errors and problem is None:
+            problem = f"exceptions escaped threads: {escaped.errors}"
+        if problem is not None:
+            result_sweep.failures.append(f"point {n}: {problem}")
+            # Do not let one leak poison the next runs' thread checks.
+            for t in threading.enumerate():
+                if t not in before and t.is_alive():
+                    t.join(leak_grace)
+        if error is None:
+            result_sweep.completed += 1
+        else:
+            result_sweep.interrupted += 1
+    return result_sweep
