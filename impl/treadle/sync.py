@@ -714,7 +714,7 @@ def spawn_into(
         raise TypeError(f"spawn() needs a callable, got {fn!r}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"thread name must be a str or None, not {name!r}")
-    size = _check_stack_size(stack_size)
+    size = check_stack_size(stack_size)
     backend = _state.backend
     if isinstance(backend, ThreadingBackend) and type(backend).spawn is ThreadingBackend.spawn:
         return backend.spawn_into(slot, fn, args, kwargs, name, size)
