@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from greenlet import GreenletExit  # type: ignore[import-untyped,unused-ignore]
+
 from treadle import sync
 from treadle_model._ops import K_GETHOOK, K_SETHOOK, K_UNLOAD
 from treadle_model._primitives import CCell, CCondition, CEvent, CLocal, CLock, CRLock, CSemaphore
@@ -64,8 +66,14 @@ class ModelBackend:
         return self._ex().spawn(fn, args, kwargs, name)
 
     def current_thread(self) -> sync.Thread:
-        th = self._ex().current
+        ex = self._ex()
+        th = ex.current
         if th is None:
+            if ex.killing or ex.stop:
+                # The execution is being torn down (its threads are killed
+                # with GreenletExit): clean-up code asking who it is gets the
+                # same answer every other facade call gives it.
+                raise GreenletExit
             raise ModelError("current_thread() was called outside the explored threads")
         return th
 
