@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from treadle import sync
-from treadle.channel import Closed, Disconnected, Empty, Receiver, Sender, channel
+from treadle.channel import Closed, Disconnected, Empty, Receiver, Sender, _open
 
 __all__ = ["LogRoute"]
 
@@ -103,17 +103,20 @@ class LogRoute:
     ``close`` is idempotent and must run even on error paths.
     """
 
-    __slots__ = ("_closed", "_installed", "_pending", "_rx", "_tx")
+    __slots__ = ("_closed", "_installed", "_made", "_pending", "_rx", "_tx")
 
     def __init__(self, *, into: list[LogRoute] | None = None) -> None:
         self._installed = False
         self._closed = False
-        self._tx, self._rx = channel(None, name="pump.logs")
         self._pending: sync.Cell[bool] = sync.Cell(False)
-        # In ``into`` before the patch goes in: an interrupt right after the
-        # constructor returns still leaves the owner a route to close.
+        # The sender goes into ``_made`` as it is made, and the route into
+        # ``into`` before its channel exists or the patch goes in: an
+        # interrupt anywhere in here still leaves the owner a route whose
+        # close() closes what was made.
+        self._made: list[Sender[Any]] = []
         if into is not None:
             into.append(self)
+        self._tx, self._rx = _open(None, "pump.logs", self._made)
         _install(self)
 
     def attach(self) -> None:
@@ -164,8 +167,10 @@ class LogRoute:
         held: KeyboardInterrupt | None = None
         try:
             while True:
-                self._pending.set(True)  # drain regardless of the flag
                 try:
+                    if not hasattr(self, "_rx"):  # interrupted in __init__
+                        break
+                    self._pending.set(True)  # drain regardless of the flag
                     self.drain()
                     break
                 except Exception as exc:
@@ -175,9 +180,19 @@ class LogRoute:
                 except KeyboardInterrupt as exc:
                     held = held or exc
         finally:
-            while True:  # its entry is a check point: run it to the end
+            # Each call's entry is a check point: run them all to the end.
+            # The sender is normally closed by detach() on the source thread;
+            # closing it here too covers a source that never ran (closing is
+            # idempotent).
+            step = 0
+            while True:
                 try:
-                    _uninstall(self)
+                    if step == 0:
+                        _uninstall(self)
+                        step = 1
+                    while self._made:
+                        self._made[-1].close()
+                        self._made.pop()
                     break
                 except KeyboardInterrupt as exc:
                     held = held or exc

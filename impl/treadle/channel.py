@@ -240,8 +240,20 @@ def channel(
             )
     if name is not None and not isinstance(name, str):
         raise TypeError(f"channel name must be a str or None, not {name!r}")
+    return _open(capacity, name, None)
+
+
+def _open(
+    capacity: int | None, name: str | None, into: list[Sender[Any]] | None
+) -> tuple[Any, Any]:
+    """``channel()`` without the argument checks; the sender goes into ``into``.
+
+    ``into`` is for the library's own channels: the sender is in it before
+    ``channel()`` returns, so an interrupt anywhere in between still leaves
+    the owner a sender to close.
+    """
     ch = _Channel(capacity, name)
-    return Sender(ch), Receiver(ch)
+    return Sender(ch, into), Receiver(ch)
 
 
 class Sender(Generic[T]):
@@ -249,9 +261,13 @@ class Sender(Generic[T]):
 
     __slots__ = ("_ch", "_closed")
 
-    def __init__(self, ch: _Channel) -> None:
+    def __init__(
+        self, ch: _Channel, into: list[Sender[Any]] | None = None, closed: bool = False
+    ) -> None:
         self._ch = ch
-        self._closed = False
+        self._closed = closed
+        if into is not None:
+            into.append(self)
 
     def send(self, item: T, timeout: float | None = None) -> None:
         """Send ``item``, blocking while the channel is full.
@@ -385,7 +401,7 @@ class Sender(Generic[T]):
             if ch.rx_waiting > ch.rx_signalled:
                 ch.wake_receiver()
 
-    def clone(self) -> Sender[T]:
+    def clone(self, *, _into: list[Sender[Any]] | None = None) -> Sender[T]:
         """Return a new sender for the same channel; it must be closed too.
 
         Raises:
@@ -395,10 +411,17 @@ class Sender(Generic[T]):
         with ch.lock:
             if self._closed:
                 raise Closed("clone() of a closed Sender")
+            # Made closed, counted, then opened, with no call (no signal
+            # check point) between the count and the flag: an interrupt
+            # leaves either an uncounted closed sender or a counted open one
+            # (which closes itself when collected), never a count no sender
+            # will ever give back (the receiver would wait forever).
+            new: Sender[T] = Sender(ch, _into, True)
             ch.senders += 1
+            new._closed = False
             if ch.traced:
                 sync.emit("channel.clone_tx", channel=ch.name, senders=ch.senders)
-        return Sender(ch)
+        return new
 
     def close(self) -> None:
         """Close this handle (idempotent). The last close disconnects the receiver.
@@ -422,6 +445,15 @@ class Sender(Generic[T]):
                 # A thread blocked in send() on this very handle must learn
                 # that its handle is gone.
                 ch.not_full.notify_all()
+
+    def _forget(self) -> None:
+        """Mark closed without a close: for a sender that never left its maker.
+
+        The library's clean-up uses it when an interrupt lands while a
+        channel is being set up, before any other thread could have seen
+        it: there is nobody to wake or tell, and nothing to warn about.
+        """
+        self._closed = True
 
     def __del__(self) -> None:
         # A Sender whose last reference dies unclosed closes itself (the

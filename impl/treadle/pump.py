@@ -55,7 +55,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from treadle import sync
 from treadle._logforward import LogRoute
-from treadle.channel import Disconnected, Receiver, Sender, channel
+from treadle.channel import Disconnected, Receiver, Sender, _open
 from treadle.threads import join_through_interrupts
 
 __all__ = ["END", "WorkerError", "WorkerPump"]
@@ -172,10 +172,11 @@ class WorkerPump:
             raise TypeError(f"WorkerPump.run() needs a callable pump, got {pump!r}")
         traced = sync.observing()
         tx: Sender[Any]
-        rx: Receiver[Any]
-        tx, rx = channel(self._capacity, name="pump")
-        # Ours, not the worker's: it queues END even if the worker closed tx.
-        end_tx = tx.clone()
+        end_tx: Sender[Any]
+        rx: Receiver[Any] | None = None
+        # Every sender goes into ``made`` as it is made, so an interrupt
+        # before the worker runs still leaves them to be closed.
+        made: list[Sender[Any]] = []
         logs: LogRoute | None = None
         outcome: _Outcome[R] = _Outcome()
 
@@ -206,6 +207,9 @@ class WorkerPump:
         started: list[sync.Thread] = []
         routes: list[LogRoute] = []
         try:
+            tx, rx = _open(self._capacity, "pump", made)
+            # Ours, not the worker's: it queues END even if the worker closed tx.
+            end_tx = tx.clone(_into=made)
             if self._forward_logs:
                 LogRoute(into=routes)  # in ``routes`` before it patches logging
                 logs = routes[0]
@@ -231,7 +235,7 @@ class WorkerPump:
             interrupted = None
             while True:
                 try:
-                    interrupted = _shut_down(rx, tx, end_tx, thread, logs, errors) or interrupted
+                    interrupted = _shut_down(rx, made, thread, logs, errors) or interrupted
                     break
                 except KeyboardInterrupt as again:
                     interrupted = interrupted or again
@@ -245,7 +249,7 @@ class WorkerPump:
         interrupted = None
         while True:  # retried in this frame: see the except clause above
             try:
-                interrupted = _shut_down(rx, tx, end_tx, started[0], logs, None) or interrupted
+                interrupted = _shut_down(rx, made, started[0], logs, None) or interrupted
                 break
             except KeyboardInterrupt as again:
                 interrupted = interrupted or again
@@ -262,9 +266,8 @@ class WorkerPump:
 
 
 def _shut_down(
-    rx: Receiver[Any],
-    tx: Sender[Any],
-    end_tx: Sender[Any],
+    rx: Receiver[Any] | None,
+    made: list[Sender[Any]],
     thread: sync.Thread | None,
     logs: LogRoute | None,
     errors: list[BaseException] | None,
@@ -285,6 +288,12 @@ def _shut_down(
     while True:
         try:
             if step == 0:
+                if rx is None or len(made) < 2:
+                    # Interrupted while making the channel or treadle's END
+                    # sender: nothing but this frame ever saw the channel.
+                    for sender in made:
+                        sender._forget()
+                    return held
                 rx.close()
                 step = 1
                 sync.emit("pump.rx_closed")
@@ -292,8 +301,9 @@ def _shut_down(
                 if thread is None:
                     # spawn() failed or was interrupted: the worker never
                     # ran; nothing blocks on these handles.
-                    tx.close()
-                    end_tx.close()
+                    while made:
+                        made[-1].close()
+                        made.pop()
                 else:
                     held = join_through_interrupts(thread) or held
                 step = 2

@@ -101,7 +101,7 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from treadle import sync
-from treadle.channel import Closed, Disconnected, Receiver, Sender, channel
+from treadle.channel import Closed, Disconnected, Receiver, Sender, _open
 from treadle.threads import (
     DEFAULT_STACK_SIZE,
     ThreadHandle,
@@ -308,16 +308,19 @@ class Runtime:
                 raise RuntimeClosedError(
                     "Runtime.init() after shutdown(): a runtime is used once; create a new Runtime"
                 )
-            tx, rx = channel(0, name=f"{self._name}.jobs")
-            # The worker's handle goes into ``started`` before the worker can
-            # run (spawn_thread(into=...)), so an interrupt at any check point
+            # The senders go into ``made`` as they are made, and the worker's
+            # handle goes into ``started`` before the worker can run
+            # (spawn_thread(into=...)), so an interrupt at any check point
             # below finds it. init() either raises with nothing left behind
             # (worker joined, hook restored, state NEW), or completes: the
             # state becomes RUNNING right before the last emit, and an
             # interrupt after that leaves a running runtime that shutdown()
             # stops (call init() inside the try whose finally shuts down).
             started: list[ThreadHandle[None]] = []
+            made: list[Sender[Any]] = []
+            rx: Receiver[Any] | None = None
             try:
+                tx, rx = _open(0, f"{self._name}.jobs", made)
                 spawn_thread(
                     self._worker_main,
                     rx,
@@ -338,10 +341,10 @@ class Runtime:
                 if self._state == _RUNNING:
                     raise  # interrupted after init completed; see above
                 # Closing the only sender ends the worker's recv(); it exits.
-                held = _undo_quietly(tx.close)
+                held = _undo_quietly(_close_all, made)
                 if started:
                     held = join_through_interrupts(started[0].thread) or held
-                else:
+                elif rx is not None:
                     held = _undo_quietly(rx.close) or held
                 if self._hook is not None:
                     hook, self._hook = self._hook, None
@@ -922,6 +925,13 @@ class Runtime:
 
 def _describe(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def _close_all(senders: list[Sender[Any]]) -> None:
+    """Close each sender, popping it once closed (so a retry goes on from there)."""
+    while senders:
+        senders[-1].close()
+        senders.pop()
 
 
 def _undo_quietly(fn: Callable[..., object], *args: Any) -> BaseException | None:

@@ -12,6 +12,8 @@ object usable or cleanly closed) hold.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -72,3 +74,43 @@ def test_run_traced_raises_the_injected_interrupt_at_the_chosen_point() -> None:
 
     seen, error, _ = run_traced(lambda: Executor().join(), 3)
     assert isinstance(error, Injected) and seen >= 3
+
+
+def test_an_interrupted_clone_never_strands_the_receiver() -> None:
+    # clone() counts a new sender; an interrupt between the count and the
+    # handle existing would leave a count no close ever gives back, and the
+    # receiver would wait forever after every real sender closed.
+    import gc
+    import warnings
+
+    from treadle.channel import Disconnected, Empty, channel
+
+    def op_for(tx: Any) -> Callable[[], Any]:
+        return lambda: tx.clone()
+
+    tx, rx = channel(1)
+    total, error, clone = run_traced(op_for(tx), 0)
+    assert error is None and total > 0
+    clone.close()
+    tx.close()
+    stranded = []
+    # A clone made but never returned closes itself once collected (it
+    # warns, like an unclosed file: the user never got it).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        for n in range(1, total + 1):
+            tx, rx = channel(1)
+            _, error, clone = run_traced(op_for(tx), n)
+            assert isinstance(error, (Injected, type(None))), error
+            if clone is not None:
+                clone.close()
+            tx.close()
+            error = clone = None
+            gc.collect()
+            try:
+                rx.recv(timeout=5)
+            except Disconnected:
+                continue
+            except Empty:
+                stranded.append(n)
+    assert stranded == [], f"receiver never disconnected after an interrupt at points {stranded}"
