@@ -45,18 +45,37 @@ _OFFSETS: dict[CodeType, frozenset[int]] = {}
 _MODEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
+def _handler(table: list[Any], offset: int) -> int | None:
+    """The exception handler that covers ``offset`` (its target), if any."""
+    for entry in table:
+        if entry.start <= offset < entry.end:
+            return int(entry.target)
+    return None
+
+
 def _offsets(code: CodeType) -> frozenset[int]:
-    """The instruction offsets in ``code`` where the eval breaker is checked."""
+    """The instruction offsets in ``code`` where the eval breaker is checked.
+
+    CPython checks after a call returns while the frame is still at the
+    ``CALL``, so the ``CALL``'s exception handler applies. The trace function
+    can only raise at the next instruction, which is the same only when both
+    have the same handler: at the end of a ``try`` body (``return f()``
+    inside a ``try``, say) they differ, and raising there would let the
+    interrupt skip an ``except`` that CPython runs - a failure that cannot
+    happen. Those points are left out (the call's callee has its own points
+    just before it returns).
+    """
     found = _OFFSETS.get(code)
     if found is None:
+        table = dis._parse_exception_table(code)  # type: ignore[attr-defined]
         points: set[int] = set()
-        after_call = False
+        call: dis.Instruction | None = None
         for ins in dis.get_instructions(code):
-            if after_call:
+            if call is not None and _handler(table, call.offset) == _handler(table, ins.offset):
                 points.add(ins.offset)
             if ins.opname in _BACK_EDGES:
                 points.add(ins.offset)
-            after_call = ins.opname in _CALLS
+            call = ins if ins.opname in _CALLS else None
         found = _OFFSETS[code] = frozenset(points)
     return found
 
@@ -154,7 +173,12 @@ class CheckPoints:
         elif back.f_trace is not self._local:
             return None  # called from code we do not follow (the model, another thread)
         code = frame.f_code
-        if _opaque(code.co_filename, self._sync_file):
+        if _opaque(code.co_filename, self._sync_file) or code.co_name == "__del__":
+            # A finaliser runs wherever the collector happens to run: its
+            # points would make the numbering depend on gc timing (and the
+            # same schedule replay differently). CPython prints and drops an
+            # exception raised in one ("Exception ignored in"), so a Ctrl-C
+            # landing there is lost, not raised - for every finaliser.
             return None
         self.frames += 1
         frame.f_trace_lines = False

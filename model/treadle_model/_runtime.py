@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from treadle import sync
+from treadle_model._checkpoints import CheckPoints
 from treadle_model._events import NO_SPAWN, Ev, Sym, clock_get, hb, join_into
 from treadle_model._ops import (
     F_ERR,
@@ -1347,8 +1348,6 @@ class Execution:
         _running[0] = self
         points = None
         if self.ctx.options.interrupt == "anywhere":
-            from treadle_model._checkpoints import CheckPoints
-
             points = CheckPoints(
                 Execution._thread_main.__code__,
                 _SYNC_FILE,
