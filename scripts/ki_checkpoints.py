@@ -1,7 +1,9 @@
 """Sweep KeyboardInterrupt over every signal check point of each public operation.
 
 Prints, per operation, how many check points treadle's code passes on the
-main thread, and how the interrupted runs ended. Usage::
+main thread, how the interrupted runs ended, and the check points it passed
+but could not interrupt with CPython's exception handler ("lost": a call that
+ends a try/with body). Usage::
 
     python scripts/ki_checkpoints.py [operation ...]
 """
@@ -20,15 +22,20 @@ from tests.interrupts.scenarios import SCENARIOS
 def main(argv: list[str]) -> int:
     names = argv or list(SCENARIOS)
     bad = 0
-    print(f"{'operation':<22}{'points':>8}{'interrupted':>13}{'completed':>11}{'failures':>10}")
+    print(
+        f"{'operation':<26}{'points':>8}{'interrupted':>13}{'completed':>11}"
+        f"{'failures':>10}{'lost':>6}"
+    )
     for name in names:
         result = sweep(name, SCENARIOS[name])
         print(
-            f"{name:<22}{result.points:>8}{result.interrupted:>13}"
-            f"{result.completed:>11}{len(result.failures):>10}"
+            f"{name:<26}{result.points:>8}{result.interrupted:>13}"
+            f"{result.completed:>11}{len(result.failures):>10}{len(result.lost):>6}"
         )
         for failure in result.failures[:5]:
             print(f"    {failure}")
+        for where in result.lost:
+            print(f"    lost (a call ending a try/with body): {where}")
         bad += len(result.failures)
     return 1 if bad else 0
 

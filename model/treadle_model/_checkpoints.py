@@ -3,8 +3,9 @@
 CPython runs Python-level signal handlers (and so raises KeyboardInterrupt for
 Ctrl-C) only on the main thread, and only where the interpreter loop checks
 its "eval breaker": on entering a function or resuming a generator
-(``RESUME``), on a loop's back-edge (``JUMP_BACKWARD``), and right after a
-call returns (the ``CALL`` family) - which includes every call into C, such as
+(``RESUME``), on a loop's back-edge (``JUMP_BACKWARD``; on 3.11 also the
+conditional backward jumps), and right after a call returns (the ``CALL``
+family) - which includes every call into C, such as
 a lock acquire or a queue put that returns. Blocking calls that are
 interruptible (a timed lock acquire, ``sleep``) are the explorer's own
 scheduling points and are interrupted there, as in the cheap mode.
@@ -21,8 +22,13 @@ KeyboardInterrupt; a handler the code under test installed to defer the
 interrupt runs instead), from inside the frame, so the exception appears
 exactly where CPython would raise it.
 
-Offsets are computed once per code object with :mod:`dis`, so the rule follows
-the running interpreter's bytecode on 3.11, 3.12 and 3.13.
+The rules are computed once per code object with :mod:`dis` (see
+:func:`check_rules`), so they follow the running interpreter's bytecode and
+its version's quirks: 3.11 and 3.12 check a back-edge after jumping, 3.13
+before (CPython issue #130279), and 3.12+ ignore ``f_trace_opcodes`` set in
+a code object's first ``call`` event until the next ``sys.settrace``
+(``REARM_OPCODE_TRACE``). A check point the tracer cannot raise at with
+CPython's exception handler is counted in ``lost`` and never interrupted.
 """
 
 from __future__ import annotations
@@ -35,14 +41,57 @@ from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
 
-__all__ = ["CheckPoints"]
+__all__ = ["CheckPoints", "Rules", "check_rules", "misrouted_back_edges"]
 
 _CALLS = frozenset(name for name in ("CALL", "CALL_FUNCTION_EX", "CALL_KW") if name in dis.opmap)
-_BACK_EDGES = frozenset(name for name in ("JUMP_BACKWARD",) if name in dis.opmap)
+# Backward jumps that check the eval breaker (not JUMP_BACKWARD_NO_INTERRUPT,
+# which closes ``yield from``/``await`` loops). 3.11 also has conditional
+# backward jumps: a ``while`` condition at the bottom of the loop.
+_BACK_EDGES = frozenset(
+    name
+    for name in (
+        "JUMP_BACKWARD",
+        "POP_JUMP_BACKWARD_IF_FALSE",
+        "POP_JUMP_BACKWARD_IF_TRUE",
+        "POP_JUMP_BACKWARD_IF_NONE",
+        "POP_JUMP_BACKWARD_IF_NOT_NONE",
+    )
+    if name in dis.opmap
+)
+# Up to 3.12 a back-edge jumps first and checks after, so the interrupt is
+# raised with the frame just before the jump's target and the handler that
+# covers that spot applies. 3.13 checks before the jump, at the jump itself -
+# which a ``while`` condition's back-edge inside a ``try`` lies outside of on
+# 3.13 (CPython issue #130279: the ``except`` does not run).
+_CHECK_AFTER_JUMP = sys.version_info < (3, 13)
 
-_OFFSETS: dict[CodeType, frozenset[int]] = {}
 
-_MODEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+class Rules:
+    """Where CPython checks the eval breaker in one code object, as tracer events.
+
+    ``at``: raise at the ``opcode`` event of these offsets (the state and the
+    exception handler there are the ones CPython's check sees).
+    ``after``: raise at the ``opcode`` event of offset X only when the same
+    frame's previous instruction was one of ``after[X]`` (X is also reached
+    another way: a loop's first instruction after a taken back-edge).
+    ``lost``: check points CPython has where the tracer cannot raise with
+    CPython's exception handler (a call that ends a ``try``/``with`` body:
+    the next instruction is outside it). They are counted and reported,
+    never interrupted: raising at the next instruction would skip an
+    ``except`` CPython runs, a failure that cannot happen.
+    """
+
+    __slots__ = ("after", "at", "lost")
+
+    def __init__(
+        self, at: frozenset[int], after: dict[int, frozenset[int]], lost: dict[int, frozenset[int]]
+    ) -> None:
+        self.at = at
+        self.after = after
+        self.lost = lost
+
+
+_RULES: dict[CodeType, Rules] = {}
 
 
 def _handler(table: list[Any], offset: int) -> int | None:
@@ -53,33 +102,118 @@ def _handler(table: list[Any], offset: int) -> int | None:
     return None
 
 
-def _offsets(code: CodeType) -> frozenset[int]:
-    """The instruction offsets in ``code`` where the eval breaker is checked.
+def check_rules(code: CodeType) -> Rules:
+    """The eval-breaker check points of ``code`` on the running interpreter.
 
-    CPython checks after a call returns while the frame is still at the
-    ``CALL``, so the ``CALL``'s exception handler applies. The trace function
-    can only raise at the next instruction, which is the same only when both
-    have the same handler: at the end of a ``try`` body (``return f()``
-    inside a ``try``, say) they differ, and raising there would let the
-    interrupt skip an ``except`` that CPython runs - a failure that cannot
-    happen. Those points are left out (the call's callee has its own points
-    just before it returns).
+    A call: CPython checks after it returns, with the frame still at the
+    ``CALL``, so the call's handler applies; the tracer raises at the next
+    instruction, which is exact when that has the same handler. A back-edge:
+    see ``_CHECK_AFTER_JUMP``; the tracer raises at the jump (before it runs:
+    the same state, for an unconditional jump) or on arriving at its target.
     """
-    found = _OFFSETS.get(code)
-    if found is None:
-        table = dis._parse_exception_table(code)  # type: ignore[attr-defined]
-        points: set[int] = set()
-        call: dis.Instruction | None = None
-        for ins in dis.get_instructions(code):
-            if call is not None and _handler(table, call.offset) == _handler(table, ins.offset):
-                points.add(ins.offset)
-            if ins.opname in _BACK_EDGES:
-                points.add(ins.offset)
-            call = ins if ins.opname in _CALLS else None
-        found = _OFFSETS[code] = frozenset(points)
+    found = _RULES.get(code)
+    if found is not None:
+        return found
+    table = dis._parse_exception_table(code)  # type: ignore[attr-defined]
+    instructions = list(dis.get_instructions(code))
+    at: set[int] = set()
+    after: dict[int, set[int]] = {}
+    lost: dict[int, set[int]] = {}
+    for i, ins in enumerate(instructions):
+        if ins.opname in _CALLS and i + 1 < len(instructions):
+            nxt = instructions[i + 1]
+            if _handler(table, nxt.offset) != _handler(table, ins.offset):
+                lost.setdefault(nxt.offset, set()).add(ins.offset)
+            elif nxt.is_jump_target:
+                after.setdefault(nxt.offset, set()).add(ins.offset)
+            else:
+                at.add(nxt.offset)
+        elif ins.opname in _BACK_EDGES:
+            target = int(ins.argval)
+            if not _CHECK_AFTER_JUMP:
+                at.add(ins.offset)
+                continue
+            wanted = _handler(table, target - 2)  # the code unit before the target
+            if ins.opname == "JUMP_BACKWARD" and _handler(table, ins.offset) == wanted:
+                at.add(ins.offset)
+            elif _handler(table, target) == wanted:
+                after.setdefault(target, set()).add(ins.offset)
+            else:
+                lost.setdefault(target, set()).add(ins.offset)
+    found = _RULES[code] = Rules(
+        frozenset(at),
+        {x: frozenset(p) for x, p in after.items()},
+        {x: frozenset(p) for x, p in lost.items()},
+    )
     return found
 
 
+def _effective(table: list[Any], opnames: dict[int, str], handler: int | None) -> int | None:
+    """The first handler on the way out that is written in the source.
+
+    The compiler also emits handlers of its own: a comprehension's (restores
+    the iteration variable), a generator's (turns StopIteration into
+    RuntimeError) and an ``except`` block's clean-up. They re-raise at once;
+    what matters is the ``except``/``finally``/``with`` handler they lead to,
+    which is the one whose first instruction is ``PUSH_EXC_INFO``."""
+    seen: set[int] = set()
+    while handler is not None and opnames.get(handler) != "PUSH_EXC_INFO":
+        if handler in seen:
+            return handler
+        seen.add(handler)
+        handler = _handler(table, handler)
+    return handler
+
+
+def misrouted_back_edges(code: CodeType) -> list[tuple[int, int | None, int | None]]:
+    """Loop back-edges where a Ctrl-C skips a handler that covers the loop.
+
+    A loop inside a ``try``/``with`` looks covered by it, but CPython raises
+    an interrupt at a back-edge with the exception handler of a spot the
+    compiler does not always put inside the try: 3.13 uses the jump's own
+    (CPython issue #130279: the back-edge of ``while cond:`` and of a
+    comprehension's ``if`` lies outside the try, so neither ``except``,
+    ``finally`` nor a ``with``'s exit runs), 3.11 and 3.12 the code unit
+    before the jump's target (CPython issue #108214). Returns ``(line, used,
+    expected)`` for each back-edge where the handler CPython uses is not the
+    one that covers the loop body (handler offsets, None for "none"). Write
+    such a loop as ``while True: if not cond: break`` or a ``for`` loop.
+
+    (The opposite case is not reported: a back-edge whose target no handler
+    covers but whose interrupt CPython raises inside a ``try`` - the jump
+    out of an ``except`` block on 3.12, a loop body that ends in a ``try`` on
+    3.13 - runs a handler the source did not put there, once more. That is
+    CPython's behaviour; the model and the interrupt sweep raise there with
+    that handler, so the code is checked against it.)
+    """
+    table = dis._parse_exception_table(code)  # type: ignore[attr-defined]
+    instructions = list(dis.get_instructions(code))
+    opnames = {ins.offset: ins.opname for ins in instructions}
+    found: list[tuple[int, int | None, int | None]] = []
+    line = code.co_firstlineno
+    for ins in instructions:
+        if ins.starts_line and ins.positions is not None and ins.positions.lineno is not None:
+            line = ins.positions.lineno
+        if ins.opname not in _BACK_EDGES:
+            continue
+        target = int(ins.argval)
+        spot = target - 2 if _CHECK_AFTER_JUMP else ins.offset
+        used = _effective(table, opnames, _handler(table, spot))
+        expected = _effective(table, opnames, _handler(table, target))
+        if expected is not None and used != expected:
+            found.append((line, used, expected))
+    return found
+
+
+# sys.settrace on 3.12 and 3.13 delivers ``opcode`` events to a frame only if
+# its code was instrumented for them when tracing was (re)installed: setting
+# ``f_trace_opcodes`` in the ``call`` event of a code object's first traced
+# run has no effect until the next sys.settrace(). Re-installing the same
+# trace function once per new code object applies it at once.
+REARM_OPCODE_TRACE = sys.version_info >= (3, 12)
+
+
+_MODEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _OPAQUE: dict[str, bool] = {}
 
 
@@ -120,8 +254,8 @@ class CheckPoints:
     directly are where tracing starts.
     """
 
-    __slots__ = ("_injected", "_is_main", "_local", "_on_point", "_runner", "_sync_file", "_was",
-                 "frames")  # fmt: skip
+    __slots__ = ("_armed", "_injected", "_is_main", "_local", "_on_point", "_prev", "_runner",
+                 "_sync_file", "_was", "frames", "lost")  # fmt: skip
 
     def __init__(
         self,
@@ -138,7 +272,10 @@ class CheckPoints:
         self._is_main = is_main
         self._on_point = on_point
         self._was: Any = None
+        self._prev: dict[FrameType, int] = {}  # each traced frame's last instruction
+        self._armed: set[CodeType] = set()
         self.frames = 0
+        self.lost: set[str] = set()  # check points passed that could not be interrupted
 
     def install(self) -> None:
         self._was = sys.gettrace()
@@ -147,6 +284,7 @@ class CheckPoints:
     def uninstall(self) -> None:
         sys.settrace(self._was)
         self._was = None
+        self._prev.clear()
 
     def _interrupt(self, frame: FrameType) -> None:
         handler = signal.getsignal(signal.SIGINT)
@@ -184,11 +322,24 @@ class CheckPoints:
         frame.f_trace_lines = False
         frame.f_trace_opcodes = True
         frame.f_trace = self._local
+        if REARM_OPCODE_TRACE and code not in self._armed:
+            self._armed.add(code)
+            sys.settrace(self._call)
         if self._on_point():  # function entry / generator resumption
             self._interrupt(frame)
         return self._local
 
     def _trace_local(self, frame: FrameType, event: str, arg: object) -> Any:
-        if event == "opcode" and frame.f_lasti in _offsets(frame.f_code) and self._on_point():
-            self._interrupt(frame)
+        if event == "opcode":
+            offset = frame.f_lasti
+            prev = self._prev.get(frame)
+            self._prev[frame] = offset
+            rules = check_rules(frame.f_code)
+            if offset in rules.at or prev in rules.after.get(offset, ()):
+                if self._on_point():
+                    self._interrupt(frame)
+            elif prev in rules.lost.get(offset, ()):
+                self.lost.add(_where(frame))
+        elif event == "return":
+            self._prev.pop(frame, None)
         return self._local

@@ -1,20 +1,26 @@
 """Raise KeyboardInterrupt at every signal check point treadle's code has.
 
-CPython (3.11) runs a pending signal handler on the main thread only at
-these places in the bytecode: a function's entry (``RESUME``), a loop's
-back-edge (``JUMP_BACKWARD``), right after a call returns (the check at the
-end of ``CALL``), and inside a blocking call that gets ``EINTR``. The tracer
-below counts, on the main thread and in treadle's own modules only:
+CPython runs a pending signal handler on the main thread only where its
+interpreter loop checks the "eval breaker": a function's entry (``RESUME``),
+a loop's back-edge, right after a call returns (the end of the ``CALL``
+family), and inside a blocking call that gets ``EINTR``. The tracer below
+counts, on the main thread and in treadle's own modules only (not in
+finalisers), the same places, with the rules of the running interpreter
+(``treadle_model._checkpoints.check_rules``, shared with the model's
+``interrupt_main="anywhere"``):
 
 * ``call`` events of non-generator code (function entry);
-* ``opcode`` events at a ``JUMP_BACKWARD`` (back-edge);
-* ``opcode`` events at the instruction right after a ``CALL`` (the call has
-  returned; this is where a handler runs after a C call, and also counted
-  after a Python call, which is stricter than CPython), when that
-  instruction has the CALL's exception handler (CPython attributes the
-  interrupt to the CALL; at the end of a ``with``/``try`` body the next
-  instruction's handler differs and the point is the CALL's, so it is left
-  out rather than mis-attributed).
+* back-edges: ``JUMP_BACKWARD`` and, on 3.11, the conditional backward
+  jumps that close a ``while`` loop (when taken). Up to 3.12 CPython checks
+  after jumping, so the handler that covers the loop's head applies; 3.13
+  checks at the jump, where a ``while`` loop in a ``try`` is outside the
+  ``try`` (CPython issue #130279), and the tracer follows suit;
+* the instruction right after a ``CALL`` (the call has returned; counted
+  after Python calls too, which is stricter than CPython), when that
+  instruction has the CALL's exception handler. At the end of a
+  ``try``/``with`` body it does not: raising there would skip an ``except``
+  CPython runs, so such a point is *lost* - reported in ``Sweep.lost``,
+  never interrupted.
 
 Run ``op`` once without interrupts to learn the number of points ``total``;
 then for each ``n`` in ``1..total`` run it again and raise
@@ -25,7 +31,6 @@ blocking call interrupted by a real signal is covered by the subprocess test
 
 from __future__ import annotations
 
-import dis
 import gc
 import os
 import sys
@@ -37,6 +42,7 @@ from types import CodeType, FrameType
 from typing import Any
 
 import treadle
+from treadle_model._checkpoints import REARM_OPCODE_TRACE, check_rules
 
 TREADLE_DIR = os.path.dirname(os.path.abspath(treadle.__file__)) + os.sep
 _GENERATOR_FLAGS = 0x20 | 0x80 | 0x100 | 0x200  # generator, coroutine, iterable coro, async gen
@@ -44,40 +50,6 @@ _GENERATOR_FLAGS = 0x20 | 0x80 | 0x100 | 0x200  # generator, coroutine, iterable
 
 class Injected(KeyboardInterrupt):
     """The interrupt the harness raises (a real KeyboardInterrupt)."""
-
-
-_points: dict[CodeType, frozenset[int]] = {}
-
-
-def _handler(table: list[Any], offset: int) -> int | None:
-    for entry in table:
-        if entry.start <= offset < entry.end:
-            return int(entry.target)
-    return None
-
-
-def _check_offsets(code: CodeType) -> frozenset[int]:
-    found = _points.get(code)
-    if found is None:
-        offsets: set[int] = set()
-        table = dis._parse_exception_table(code)  # type: ignore[attr-defined]
-        previous = None
-        for ins in dis.get_instructions(code):
-            if ins.opname == "JUMP_BACKWARD":
-                offsets.add(ins.offset)
-            # CPython raises "after the call returned" with the frame still
-            # at the CALL, so the CALL's exception handler applies. Raising
-            # at the next instruction is the same only when both have the
-            # same handler (not at the end of a with/try body).
-            if (
-                previous is not None
-                and previous.opname == "CALL"
-                and _handler(table, previous.offset) == _handler(table, ins.offset)
-            ):
-                offsets.add(ins.offset)
-            previous = ins
-        found = _points[code] = frozenset(offsets)
-    return found
 
 
 def _in_finaliser(frame: FrameType | None) -> bool:
@@ -102,6 +74,9 @@ class _Counter:
     raise_at: int  # 0: never
     seen: int = 0
     where: list[str] = field(default_factory=list)
+    lost: set[str] = field(default_factory=set)
+    prev: dict[FrameType, int] = field(default_factory=dict)
+    armed: set[CodeType] = field(default_factory=set)
 
     def _hit(self, frame: FrameType) -> None:
         self.seen += 1
@@ -114,20 +89,41 @@ class _Counter:
         if not code.co_filename.startswith(TREADLE_DIR) or _in_finaliser(frame):
             return None
         frame.f_trace_opcodes = True
+        frame.f_trace = self.local_trace
+        if REARM_OPCODE_TRACE and code not in self.armed:
+            self.armed.add(code)
+            sys.settrace(self.global_trace)
         if event == "call" and not code.co_flags & _GENERATOR_FLAGS:
             self._hit(frame)
         return self.local_trace
 
     def local_trace(self, frame: FrameType, event: str, arg: Any) -> Any:
-        if event == "opcode" and frame.f_lasti in _check_offsets(frame.f_code):
-            self._hit(frame)
+        if event == "opcode":
+            offset = frame.f_lasti
+            prev = self.prev.get(frame)
+            self.prev[frame] = offset
+            rules = check_rules(frame.f_code)
+            if offset in rules.at or prev in rules.after.get(offset, ()):
+                self._hit(frame)
+            elif prev in rules.lost.get(offset, ()):
+                self.lost.add(f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}")
+        elif event == "return":
+            self.prev.pop(frame, None)
         return self.local_trace
 
 
-def run_traced(op: Callable[[], Any], raise_at: int) -> tuple[int, BaseException | None, Any]:
-    """Run ``op`` with the tracer; return (points seen, exception, result)."""
+def run_traced(
+    op: Callable[[], Any], raise_at: int, lost: set[str] | None = None
+) -> tuple[int, BaseException | None, Any]:
+    """Run ``op`` with the tracer; return (points seen, exception, result).
+
+    Check points the tracer passed but cannot interrupt with CPython's
+    exception handler (see ``treadle_model._checkpoints.Rules``) are added
+    to ``lost``."""
     assert threading.current_thread() is threading.main_thread()
     counter = _Counter(raise_at)
+    if lost is not None:
+        counter.lost = lost
     error: BaseException | None = None
     result: Any = None
     sys.settrace(counter.global_trace)
@@ -201,6 +197,9 @@ class Sweep:
     interrupted: int = 0
     completed: int = 0
     failures: list[str] = field(default_factory=list)
+    # Check points passed that cannot be interrupted with CPython's handler
+    # (a call that ends a try/with body): file:line, reported, not swept.
+    lost: list[str] = field(default_factory=list)
 
 
 Scenario = Callable[[], tuple[Callable[[], Any], Callable[[BaseException | None, Any], None]]]
@@ -213,10 +212,24 @@ def sweep(name: str, scenario: Scenario, *, stride: int = 1, leak_grace: float =
     # leave nothing of what the scenario started, interrupted or not.
     before = set(threading.enumerate())
     op, after = scenario()
-    total, error, result = run_traced(op, 0)
+    lost: set[str] = set()
+    total, error, result = run_traced(op, 0, lost)
     if error is not None:
         raise AssertionError(f"{name}: the run without interrupts raised {error!r}") from error
     after(None, result)
+    # A second run without interrupts must pass the same points: a tracer
+    # that misses events in a code object's first traced run (sys.settrace
+    # on 3.12+ without the re-arm) would under-count here and sweep less.
+    op, after = scenario()
+    again, error, result = run_traced(op, 0)
+    if error is not None:
+        raise AssertionError(f"{name}: the run without interrupts raised {error!r}") from error
+    after(None, result)
+    if again != total:
+        raise AssertionError(
+            f"{name}: two runs without interrupts passed {total} and {again} check points;"
+            " the tracer does not see the same code each time"
+        )
     leaked = alive_new_threads(before)
     if leaked:
         raise AssertionError(f"{name}: threads alive after the run without interrupts: {leaked}")
@@ -227,7 +240,7 @@ def sweep(name: str, scenario: Scenario, *, stride: int = 1, leak_grace: float =
         with ThreadErrors() as escaped, warnings.catch_warnings(record=True) as warned:
             warnings.simplefilter("always", ResourceWarning)
             op, after = scenario()
-            _, error, result = run_traced(op, n)
+            _, error, result = run_traced(op, n, lost)
             problem: str | None = None
             if error is not None and not isinstance(error, KeyboardInterrupt):
                 problem = f"raised {type(error).__name__}: {error} (not KeyboardInterrupt)"
@@ -262,4 +275,5 @@ def sweep(name: str, scenario: Scenario, *, stride: int = 1, leak_grace: float =
             result_sweep.completed += 1
         else:
             result_sweep.interrupted += 1
+    result_sweep.lost = sorted(lost)
     return result_sweep

@@ -192,17 +192,21 @@ def test_no_point_after_a_call_whose_handler_the_next_instruction_lacks() -> Non
     # cannot happen. Such points are left out; the others stay.
     import dis
 
-    from treadle_model._checkpoints import _offsets
+    from treadle_model._checkpoints import check_rules
 
     code = _returns_inside_a_try.__code__
     instructions = list(dis.get_instructions(code))
-    points = _offsets(code)
+    rules = check_rules(code)
     calls = [i for i, ins in enumerate(instructions) if ins.opname == "CALL"]
     after_first_call = instructions[calls[0] + 1]
-    assert after_first_call.offset not in points, dis.Bytecode(code).dis()
+    listing = dis.Bytecode(code).dis()
+    assert after_first_call.offset not in rules.at, listing
+    assert after_first_call.offset not in rules.after, listing
+    assert after_first_call.offset in rules.lost, listing
 
     def loop(fns: list[Any]) -> None:
         for fn in fns:
             fn()
 
-    assert _offsets(loop.__code__), "a loop with calls has check points"
+    loop_rules = check_rules(loop.__code__)
+    assert loop_rules.at or loop_rules.after, "a loop with calls has check points"
