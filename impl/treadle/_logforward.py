@@ -190,7 +190,9 @@ class LogRoute:
                     if step == 0:
                         _uninstall(self)
                         step = 1
-                    while self._made:
+                    while True:  # not `while self._made:` (see _close_all)
+                        if not self._made:
+                            break
                         self._made[-1].close()
                         self._made.pop()
                     break

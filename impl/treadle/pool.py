@@ -1079,9 +1079,13 @@ class WorkerPool(Generic[U, D]):
         """Forget the joined workers and return their errors (and unreported ones)."""
         core = self._core
         with core.lock:
-            errors = core.unreported + [
-                (w.index, w.error) for w in core.workers if w.error is not None
-            ]
+            # Not a comprehension with `if` (nor a loop ending in an `if`):
+            # on 3.13 a Ctrl-C at that back-edge skips the lock's release.
+            errors = list(core.unreported)
+            for w in core.workers:
+                if w.error is None:
+                    continue
+                errors.append((w.index, w.error))
             core.unreported = []
             for worker in core.workers:
                 worker.down.close()

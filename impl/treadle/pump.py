@@ -301,7 +301,9 @@ def _shut_down(
                 if thread is None:
                     # spawn() failed or was interrupted: the worker never
                     # ran; nothing blocks on these handles.
-                    while made:
+                    while True:  # not `while made:` (see task._close_all)
+                        if not made:
+                            break
                         made[-1].close()
                         made.pop()
                 else:

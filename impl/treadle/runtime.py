@@ -449,7 +449,10 @@ class Runtime:
                 raise RuntimeClosedError(
                     "run_on_worker(): the runtime was shut down before the job could start"
                 ) from exc
-            return self._serve(job)
+            # Stored, then returned: the check point after the call stays
+            # inside the try (as CPython has it), where the sweep reaches it.
+            outcome = self._serve(job)
+            return outcome
         except BaseException as exc:
             # A refused job never reached the worker: it is marked (so its
             # registration cannot wedge the runtime) but not announced as
@@ -461,7 +464,9 @@ class Runtime:
         """Run the job's main-side requests until the job's outcome arrives."""
         while True:
             with self._lock:
-                while job.outcome is None and (job.request is None or job.request.taken):
+                while True:  # not `while cond:`, whose back-edge skips the lock's release
+                    if job.outcome is not None or not (job.request is None or job.request.taken):
+                        break
                     self._to_main.wait()
                 if job.outcome is not None:
                     sync.emit("runtime.job_returned", job=job.job_id, ok=job.outcome.ok)

@@ -592,7 +592,9 @@ def _settle_interrupted_start(
                 # finish; the thread sets _started before running anything.
                 thread._started.wait()  # type: ignore[attr-defined]
             else:
-                while thread in slot:
+                while True:  # not `while thread in slot:` (see task._close_all)
+                    if thread not in slot:
+                        break
                     slot.remove(thread)
             break
         except KeyboardInterrupt as again:

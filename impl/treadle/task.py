@@ -394,7 +394,10 @@ def spawn(
     run = _runner(task, "spawn()")
     made: list[TaskHandle[T]] = []
     try:
-        return TaskHandle(run, name=name, stack_size=stack_size, _into=made)
+        # Stored, then returned: the check point after the call stays inside
+        # the try (as CPython has it), where the interrupt sweep reaches it.
+        handle = TaskHandle(run, name=name, stack_size=stack_size, _into=made)
+        return handle
     except BaseException:
         # Interrupted right after the handle was made, before it was returned.
         _close_all(made)
@@ -404,10 +407,17 @@ def spawn(
 def _close_all(handles: list[TaskHandle[Any]]) -> None:
     """Close each handle, holding back interrupts until all are closed."""
     # The back-edge is a check point too, so the loop runs inside the try.
+    # It is written `while True: if ...: break`, not `while i < len(...)`:
+    # CPython 3.13 puts the back-edge of a `while cond:` loop (and of a
+    # comprehension's `if`) outside the try, so a Ctrl-C there skips the
+    # except (CPython issue #130279); tests/interrupts/test_loop_handlers.py
+    # checks every loop in the library for it.
     i = 0
     while True:
         try:
-            while i < len(handles):
+            while True:
+                if i >= len(handles):
+                    break
                 handles[i].close()  # idempotent: run again after an interrupt
                 i += 1
             return
@@ -746,7 +756,14 @@ class TaskExports(Generic[T]):
         pending: BaseException | None = None
         try:
             with self._lock:
-                entries = [(h, e) for h, e in self._handles.items() if not e.waiting]
+                # Not a comprehension with `if` (nor a loop ending in an
+                # `if`): on 3.13 a Ctrl-C at that back-edge skips the except.
+                taken: list[tuple[int, _Entry]] = []
+                for h, e in self._handles.items():
+                    if e.waiting:
+                        continue
+                    taken.append((h, e))
+                entries = taken
                 for h, _ in entries:
                     del self._handles[h]
                     sync.emit("task.handle_freed", handle=h, by="close")
@@ -764,7 +781,9 @@ class TaskExports(Generic[T]):
         i = 0
         while True:
             try:
-                while i < len(entries):
+                while True:  # not `while i < len(entries):` (see _close_all)
+                    if i >= len(entries):
+                        break
                     entries[i][1].handle.close()
                     i += 1
                 break
