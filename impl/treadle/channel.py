@@ -96,6 +96,9 @@ class ChannelStatistics:
     receiver_waiting: bool
 
 
+_NOTHING: Any = object()  # no item pending on a Receiver
+
+
 class _Offer:
     """A rendezvous sender's item, waiting to be taken."""
 
@@ -351,7 +354,9 @@ class Sender(Generic[T]):
                     # A waiting receiver is committed to take it (recv checks for
                     # offers before it gives up), so the hand-off is done.
                     return
-                while not offer.taken:
+                while True:  # not `while not offer.taken:` (see task._close_all)
+                    if offer.taken:
+                        break
                     if ch.rx_closed:
                         # close() discarded the offer; it was never delivered.
                         ch.failed_send(item)
@@ -526,11 +531,14 @@ class Receiver(Generic[T]):
     between calls is allowed.
     """
 
-    __slots__ = ("_ch", "_closed", "_reader")
+    __slots__ = ("_ch", "_closed", "_pending", "_reader")
 
     def __init__(self, ch: _Channel) -> None:
         self._ch = ch
         self._closed = False
+        # An item a receive took out of the channel but an interrupt kept
+        # from returning; the next receive returns it (see _take).
+        self._pending: Any = _NOTHING
         # The thread blocked in recv(), if any; guarded by the channel lock.
         self._reader: sync.Thread | None = None
 
@@ -543,25 +551,40 @@ class Receiver(Generic[T]):
             f"{reader.name!r} (blocked in recv()), so another thread may not read it now"
         )
 
-    def _take(self) -> T:
-        # Caller holds the lock and has checked that something is there.
+    # Ctrl-C and the receive path. CPython can raise KeyboardInterrupt after
+    # every call returns - the lock's release at the end of a ``with``
+    # included - so an item cannot be taken out of the channel and handed to
+    # the caller with no check point in between. Instead the item is moved,
+    # with no call in between (subscript, attribute store, ``del``), from
+    # the channel into ``_pending`` on this receiver, and every receive
+    # first hands over a pending item: an interrupted receive loses nothing,
+    # the next one returns it. Wake-ups are sent before the item is taken,
+    # so an interrupt cannot strand a blocked sender either (a sender woken
+    # early re-checks, finds no room, and waits again).
+
+    def _take(self) -> None:
+        # Caller holds the lock, has checked that something is there and
+        # that nothing is pending. Leaves the item in _pending.
         ch = self._ch
         if ch.capacity == 0:
-            offer = ch.offers.popleft()
+            if ch.tx_waiting:
+                ch.not_full.notify_all()
+            offer = ch.offers[0]
+            self._pending = offer.item
+            del ch.offers[0]
             offer.taken = True
             if ch.traced:
                 # A rendezvous send takes effect when the receiver takes it.
                 sync.emit("channel.send", channel=ch.name, item=offer.item)
                 sync.emit("channel.recv", channel=ch.name, item=offer.item)
-            if ch.tx_waiting:
-                ch.not_full.notify_all()
-            return offer.item  # type: ignore[no-any-return]
-        item: T = ch.buf.popleft()
-        if ch.traced:
-            sync.emit("channel.recv", channel=ch.name, item=item)
+            return
         if ch.tx_waiting > ch.tx_signalled:
             ch.wake_sender()
-        return item
+        item = ch.buf[0]
+        self._pending = item
+        del ch.buf[0]
+        if ch.traced:
+            sync.emit("channel.recv", channel=ch.name, item=item)
 
     def recv(self, timeout: float | None = None) -> T:
         """Take the oldest item, blocking while the channel is empty.
@@ -573,40 +596,49 @@ class Receiver(Generic[T]):
             Empty: ``timeout`` elapsed first.
             Closed: this receiver was closed.
         """
+        self._receive(timeout, "recv()")
+        # No call from here to the return: no check point.
+        item: T = self._pending
+        self._pending = _NOTHING
+        return item
+
+    def _receive(self, timeout: float | None, op: str) -> None:
+        """Leave the next item in ``_pending`` (if none is there yet) or raise."""
         timeout = sync.check_timeout(timeout)
         ch = self._ch
         with ch.lock:
             if self._reader is not None:
-                self._refuse_second_reader("recv()")
+                self._refuse_second_reader(op)
+            if self._pending is not _NOTHING:
+                return  # taken by a receive an interrupt cut short
             if ch.buf:
-                item: T = ch.buf.popleft()
-                if ch.traced:
-                    sync.emit("channel.recv", channel=ch.name, item=item)
-                if ch.tx_waiting > ch.tx_signalled:
-                    ch.wake_sender()
-                return item
+                self._take()
+                return
         deadline = None if timeout is None else sync.monotonic() + timeout
         with ch.lock:
             while True:
                 if self._closed:
-                    raise Closed("recv() on a closed Receiver")
+                    raise Closed(f"{op} on a closed Receiver")
+                if self._pending is not _NOTHING:
+                    return
                 if ch.buf or ch.offers:
-                    return self._take()
+                    self._take()
+                    return
                 ch.absorb_drops()
                 if ch.senders == 0:
                     if ch.traced:
                         sync.emit("channel.disconnected", channel=ch.name)
                     raise Disconnected(
-                        "recv() failed: every sender is closed and the channel is empty"
+                        f"{op} failed: every sender is closed and the channel is empty"
                     )
                 if deadline is None:
                     remaining = None
                 else:
                     remaining = deadline - sync.monotonic()
                     if remaining <= 0:
-                        raise Empty(f"recv() timed out after {timeout}s: channel empty")
+                        raise Empty(f"{op} timed out after {timeout}s: channel empty")
                 if self._reader is not None:
-                    self._refuse_second_reader("recv()")
+                    self._refuse_second_reader(op)
                 self._reader = sync.current_thread()
                 try:
                     ch.wait_receiver(remaining)
@@ -621,14 +653,23 @@ class Receiver(Generic[T]):
             Disconnected: every sender is closed and nothing is buffered.
             Closed: this receiver was closed.
         """
+        self._receive_nowait()
+        item: T = self._pending
+        self._pending = _NOTHING
+        return item
+
+    def _receive_nowait(self) -> None:
         ch = self._ch
         with ch.lock:
             if self._reader is not None:
                 self._refuse_second_reader("recv_nowait()")
             if self._closed:
                 raise Closed("recv_nowait() on a closed Receiver")
+            if self._pending is not _NOTHING:
+                return
             if ch.buf or ch.offers:
-                return self._take()
+                self._take()
+                return
             ch.absorb_drops()
             if ch.senders == 0:
                 if ch.traced:
@@ -651,6 +692,9 @@ class Receiver(Generic[T]):
                 self._closed = True
                 ch.rx_closed = True
                 discarded = len(ch.buf) + len(ch.offers)
+                if self._pending is not _NOTHING:
+                    discarded += 1
+                    self._pending = _NOTHING
                 ch.buf.clear()
                 ch.offers.clear()
                 if ch.traced:
@@ -674,9 +718,12 @@ class Receiver(Generic[T]):
         """Yield items until every sender is closed and the buffer is empty."""
         while True:
             try:
-                yield self.recv()
+                self._receive(None, "recv()")
             except Disconnected:
                 return
+            item: T = self._pending
+            self._pending = _NOTHING
+            yield item
 
     def __enter__(self) -> Receiver[T]:
         return self

@@ -9,11 +9,14 @@ cleanly closed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from treadle import Executor, Runtime, WorkerPump
+from treadle import Empty, Executor, Runtime, WorkerPump, channel
 from treadle import task as task_mod
 from treadle.task import CancellationToken
 
@@ -41,6 +44,66 @@ def pump_run() -> Op:
             assert result == "done" and pumped == ITEMS, (result, pumped)
 
     return op, after
+
+
+def _channel_recv(capacity: int, *, via_iter: bool = False) -> Op:
+    # A sender blocked on the channel (on the full buffer, or on its
+    # rendezvous offer): recv takes the oldest item and wakes the sender.
+    # Interrupted, nothing may be lost, duplicated or left blocked.
+    tx, rx = channel(capacity=capacity)
+    expected = list(range(capacity + 1))
+    for n in expected[:-1]:
+        tx.send(n)
+    sent = threading.Event()
+
+    def blocked_sender() -> None:
+        tx.send(expected[-1])
+        sent.set()
+
+    sender = threading.Thread(target=blocked_sender, name="blocked-sender")
+    sender.start()
+    while rx._ch.tx_waiting == 0:  # until it is blocked in send()
+        if sent.wait(0.001):
+            raise AssertionError("send() into a full channel did not block")
+
+    items = iter(rx)
+
+    def op() -> Any:
+        return next(items) if via_iter else rx.recv()
+
+    def after(error: BaseException | None, result: Any) -> None:
+        got = [] if error is not None else [result]
+        deadline = time.monotonic() + 30
+        while sender.is_alive():  # it finishes once its item is taken
+            if time.monotonic() > deadline:
+                rx.close()  # frees it, so the failure does not hang
+                sender.join()
+                raise AssertionError(f"the sender stayed blocked (got {got}): a lost wake-up")
+            with contextlib.suppress(Empty):
+                got.append(rx.recv(timeout=0.5))
+        sender.join()
+        while True:
+            try:
+                got.append(rx.recv_nowait())
+            except Empty:
+                break
+        assert got == expected, f"received {got}: an item was lost or duplicated"
+        tx.close()
+        rx.close()
+
+    return op, after
+
+
+def channel_recv() -> Op:
+    return _channel_recv(1)
+
+
+def channel_recv_rendezvous() -> Op:
+    return _channel_recv(0)
+
+
+def channel_iter() -> Op:
+    return _channel_recv(1, via_iter=True)
 
 
 def _job(n: int, ran: list[int]) -> int:
@@ -296,6 +359,9 @@ def runtime_shutdown() -> Op:
 
 SCENARIOS: dict[str, Callable[[], Op]] = {
     "pump.run": pump_run,
+    "channel.recv": channel_recv,
+    "channel.recv(rendezvous)": channel_recv_rendezvous,
+    "channel.__iter__": channel_iter,
     "executor()": executor_construct,
     "executor.submit": executor_submit,
     "executor.join": executor_join,
