@@ -18,3 +18,21 @@ def no_leaked_threads() -> Iterator[None]:
     yield
     leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert not leaked, f"test left threads running: {[t.name for t in leaked]}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A leaked non-daemon thread would make the interpreter wait for it at
+    # exit - forever, if it is blocked - and turn a failure into a hang.
+    # Fail at once instead, naming the threads.
+    alive = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if alive:
+        import os
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.write(
+            "\nthreads still running when the tests finished (leaked; not waiting for them): "
+            f"{[t.name for t in alive]}\n"
+        )
+        sys.stderr.flush()
+        os._exit(3)
