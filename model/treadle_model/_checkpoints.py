@@ -25,8 +25,8 @@ exactly where CPython would raise it.
 The rules are computed once per code object with :mod:`dis` (see
 :func:`check_rules`), so they follow the running interpreter's bytecode and
 its version's quirks: 3.11 and 3.12 check a back-edge after jumping, 3.13
-before (CPython issue #130279), and 3.12+ ignore ``f_trace_opcodes`` set in
-a code object's first ``call`` event until the next ``sys.settrace``
+before (CPython issue #130279), and 3.12 ignores the first
+``f_trace_opcodes`` a process sets until the next ``sys.settrace``
 (``REARM_OPCODE_TRACE``). A check point the tracer cannot raise at with
 CPython's exception handler is counted in ``lost`` and never interrupted.
 """
@@ -34,6 +34,7 @@ CPython's exception handler is counted in ``lost`` and never interrupted.
 from __future__ import annotations
 
 import dis
+import gc
 import os
 import signal
 import sys
@@ -205,12 +206,15 @@ def misrouted_back_edges(code: CodeType) -> list[tuple[int, int | None, int | No
     return found
 
 
-# sys.settrace on 3.12 and 3.13 delivers ``opcode`` events to a frame only if
-# its code was instrumented for them when tracing was (re)installed: setting
-# ``f_trace_opcodes`` in the ``call`` event of a code object's first traced
-# run has no effect until the next sys.settrace(). Re-installing the same
-# trace function once per new code object applies it at once.
-REARM_OPCODE_TRACE = sys.version_info >= (3, 12)
+# On 3.12 the first frame in a process to switch on ``f_trace_opcodes``
+# (from its ``call`` event) gets no ``opcode`` events until sys.settrace
+# runs again: the interpreter instruments code for opcode events at
+# sys.settrace time, and only once it has seen a frame ask for them. So the
+# first traced run in a fresh process saw only function entries (on CI:
+# export.close counted 25 check points, not 65). Re-installing the same
+# trace function once per new code object applies it at once. 3.11 and
+# 3.13 do not need it (tests/interrupts: test_the_tracer_counts_a_first_run_fully).
+REARM_OPCODE_TRACE = sys.version_info[:2] == (3, 12)
 
 
 _MODEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -311,12 +315,17 @@ class CheckPoints:
         elif back.f_trace is not self._local:
             return None  # called from code we do not follow (the model, another thread)
         code = frame.f_code
-        if _opaque(code.co_filename, self._sync_file) or code.co_name == "__del__":
-            # A finaliser runs wherever the collector happens to run: its
-            # points would make the numbering depend on gc timing (and the
-            # same schedule replay differently). CPython prints and drops an
-            # exception raised in one ("Exception ignored in"), so a Ctrl-C
-            # landing there is lost, not raised - for every finaliser.
+        if (
+            _opaque(code.co_filename, self._sync_file)
+            or code.co_name == "__del__"
+            or any(getattr(cb, "__code__", None) is code for cb in gc.callbacks)
+        ):
+            # A finaliser (or a gc.callbacks hook, such as hypothesis's) runs
+            # wherever the collector happens to run: its points would make
+            # the numbering depend on gc timing (and the same schedule replay
+            # differently). CPython prints and drops an exception raised in
+            # one ("Exception ignored in"), so a Ctrl-C landing there is
+            # lost, not raised - for every finaliser.
             return None
         self.frames += 1
         frame.f_trace_lines = False

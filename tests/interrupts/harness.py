@@ -22,11 +22,15 @@ finalisers), the same places, with the rules of the running interpreter
   CPython runs, so such a point is *lost* - reported in ``Sweep.lost``,
   never interrupted.
 
-Run ``op`` once without interrupts to learn the number of points ``total``;
-then for each ``n`` in ``1..total`` run it again and raise
-:class:`Injected` (a ``KeyboardInterrupt``) at the ``n``-th point. A
-blocking call interrupted by a real signal is covered by the subprocess test
-(``test_real_sigint.py``), not here.
+Run ``op`` twice without interrupts to learn the number of points
+``total`` (the larger count: real threads may take a slightly different
+path); then for each ``n`` in ``1..total`` run it again and raise
+:class:`Injected` (a ``KeyboardInterrupt``) at the ``n``-th point. On 3.12
+the tracer re-installs itself once per new code object
+(``REARM_OPCODE_TRACE``), or a fresh process's first count would miss every
+opcode event. A blocking call interrupted by a real signal is not swept
+here: the tests that send real SIGINTs (``tests/unit/_signals.py``'s users,
+``test_loop_handlers.py``) cover it.
 """
 
 from __future__ import annotations
@@ -217,19 +221,18 @@ def sweep(name: str, scenario: Scenario, *, stride: int = 1, leak_grace: float =
     if error is not None:
         raise AssertionError(f"{name}: the run without interrupts raised {error!r}") from error
     after(None, result)
-    # A second run without interrupts must pass the same points: a tracer
-    # that misses events in a code object's first traced run (sys.settrace
-    # on 3.12+ without the re-arm) would under-count here and sweep less.
+    # A second run without interrupts: on real threads a scenario may take
+    # a slightly different path (a task already finished, or not yet), so
+    # the sweep covers the larger count; points a run does not reach count
+    # as completed. (That the tracer sees a code object's first run fully,
+    # which a single count could hide, is tested on its own:
+    # test_the_tracer_counts_a_first_run_fully.)
     op, after = scenario()
     again, error, result = run_traced(op, 0)
     if error is not None:
         raise AssertionError(f"{name}: the run without interrupts raised {error!r}") from error
     after(None, result)
-    if again != total:
-        raise AssertionError(
-            f"{name}: two runs without interrupts passed {total} and {again} check points;"
-            " the tracer does not see the same code each time"
-        )
+    total = max(total, again)
     leaked = alive_new_threads(before)
     if leaked:
         raise AssertionError(f"{name}: threads alive after the run without interrupts: {leaked}")

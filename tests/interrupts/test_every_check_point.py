@@ -11,6 +11,7 @@ object usable or cleanly closed) hold.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -114,3 +115,48 @@ def test_an_interrupted_clone_never_strands_the_receiver() -> None:
             except Empty:
                 stranded.append(n)
     assert stranded == [], f"receiver never disconnected after an interrupt at points {stranded}"
+
+
+_FIRST_RUN = """
+import os, sys
+from tests.interrupts import harness
+harness.REARM_OPCODE_TRACE = sys.argv[1] == "rearm"
+source = (
+    "def f(n):\\n    total = 0\\n    for i in range(n):\\n"
+    "        total += abs(i)\\n    return total\\n"
+)
+namespace = {}
+exec(compile(source, os.path.join(harness.TREADLE_DIR, "_fresh_code.py"), "exec"), namespace)
+f = namespace["f"]
+first = harness.run_traced(lambda: f(5), 0)[0]
+second = harness.run_traced(lambda: f(5), 0)[0]
+print(first, second)
+"""
+
+
+@pytest.mark.parametrize("mode", ["rearm", "no-rearm"])
+def test_the_tracer_counts_a_first_run_fully(mode: str) -> None:
+    # On 3.12 the first frame in a process to switch on f_trace_opcodes
+    # gets opcode events only after sys.settrace runs again, so the sweep's
+    # first count (in a fresh process, such as CI's) saw only the function
+    # entries of the first operation. The tracer re-installs itself once per
+    # new code object. In a fresh process each time:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_RUN, mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = map(int, done.stdout.split())
+    assert second > 10, second  # entry, 5 back-edges, 5 calls
+    if mode == "rearm" or sys.version_info[:2] != (3, 12):
+        assert first == second
+    else:
+        # The deliberately broken tracer: without the re-arm the first run
+        # misses every opcode event on this interpreter.
+        assert first < second, (first, second)

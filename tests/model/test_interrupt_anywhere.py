@@ -210,3 +210,29 @@ def test_no_point_after_a_call_whose_handler_the_next_instruction_lacks() -> Non
 
     loop_rules = check_rules(loop.__code__)
     assert loop_rules.at or loop_rules.after, "a loop with calls has check points"
+
+
+def _collects() -> None:
+    import gc
+
+    gc.collect()
+
+
+def test_a_gc_callback_is_not_interrupted_like_a_finaliser() -> None:
+    # gc.callbacks hooks (hypothesis registers one) run wherever a collection
+    # happens, like finalisers: their check points would depend on gc timing.
+    import gc
+
+    def hook(phase: str, info: dict[str, int]) -> None:
+        for _ in range(3):
+            pass
+
+    plain = explore(_collects, interrupt_main="anywhere")
+    gc.callbacks.append(hook)
+    try:
+        hooked = explore(_collects, interrupt_main="anywhere")
+    finally:
+        gc.callbacks.remove(hook)
+    plain.assert_ok()
+    hooked.assert_ok()
+    assert hooked.executions == plain.executions, (hooked.executions, plain.executions)
