@@ -46,7 +46,7 @@ def test_the_default_preset_covers_every_capacity_failure_point_and_option() -> 
         "worker raises",
         "leaks its sender",
         "worker logs",
-        "Ctrl-C anywhere",
+        "Ctrl-C at run's scheduling points",
         "spurious wakeups",
     ):
         assert any(needle in n for n in configs), needle

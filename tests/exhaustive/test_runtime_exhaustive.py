@@ -53,7 +53,7 @@ def test_the_default_preset_covers_calls_failures_a_second_caller_and_interrupts
         "jobs raise",
         "first main-side call raises",
         "another thread shuts down at any time",
-        "Ctrl-C anywhere on main",
+        "Ctrl-C at main's scheduling points",
         "spurious wakeups",
     ):
         assert any(needle in n for n in names), needle

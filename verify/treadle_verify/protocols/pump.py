@@ -290,7 +290,7 @@ class Config:
         if self.log:
             parts.append("worker logs")
         if self.interrupts:
-            parts.append("Ctrl-C anywhere in run")
+            parts.append("Ctrl-C at run's scheduling points")
         if self.spurious:
             parts.append("spurious wakeups")
         return " ".join(parts)
@@ -428,7 +428,7 @@ def _configs(preset: Preset) -> list[Config]:
             0,
             1,
             interrupts=True,
-            proves="Ctrl-C anywhere in run propagates after the worker is joined",
+            proves="Ctrl-C at any scheduling point in run propagates after the worker is joined",
         ),
     ]
     plain = [
@@ -490,8 +490,8 @@ def _configs(preset: Preset) -> list[Config]:
                 1,
                 1,
                 interrupts=True,
-                proves="Ctrl-C anywhere in run (also in the clean-up) propagates only after "
-                "the receiver is closed and the worker joined",
+                proves="Ctrl-C at any scheduling point in run (also in the clean-up) propagates "
+                "only after the receiver is closed and the worker joined",
             ),
             Config(
                 2,
@@ -521,8 +521,12 @@ def _configs(preset: Preset) -> list[Config]:
             pump_fails_at=1,
             proves="pump raising with a full buffer and a blocked worker: " + _CORE,
         ),
-        Config(1, 2, interrupts=True, proves="Ctrl-C anywhere, two items: joined first"),
-        Config(0, 2, interrupts=True, proves="Ctrl-C anywhere, rendezvous: joined first"),
+        Config(
+            1, 2, interrupts=True, proves="Ctrl-C at any scheduling point, two items: joined first"
+        ),
+        Config(
+            0, 2, interrupts=True, proves="Ctrl-C at any scheduling point, rendezvous: joined first"
+        ),
         Config(0, 2, spurious=True, proves="spurious wakeups change nothing: " + _CORE),
         Config(
             1,

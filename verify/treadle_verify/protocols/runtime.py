@@ -282,7 +282,7 @@ class Config:
         if self.other:
             parts.append("another thread shuts down at any time")
         if self.interrupts:
-            parts.append("Ctrl-C anywhere on main")
+            parts.append("Ctrl-C at main's scheduling points")
         if self.spurious:
             parts.append("spurious wakeups")
         return " ".join(parts)
@@ -437,8 +437,9 @@ def _configs(preset: Preset) -> list[Config]:
         Config(
             0,
             interrupts=True,
-            proves="Ctrl-C anywhere in init/shutdown: shutdown holds it back until the worker is "
-            "joined and the hook restored; a shutdown it pre-empts can be repeated",
+            proves="Ctrl-C at any scheduling point in init/shutdown: shutdown holds it back "
+            "until the worker is joined and the hook restored; a shutdown it pre-empts can be "
+            "repeated",
         ),
     ]
     default = [
@@ -464,8 +465,9 @@ def _configs(preset: Preset) -> list[Config]:
             1,
             0,
             interrupts=True,
-            proves="Ctrl-C anywhere on main: the job is abandoned (run_on_worker raises at once, "
-            "the job runs to its end or is skipped), shutdown still joins before it returns",
+            proves="Ctrl-C at any main scheduling point: the job is abandoned (run_on_worker "
+            "raises at once, the job runs to its end or is skipped), shutdown still joins before "
+            "it returns",
         ),
     ]
     if preset == "quick":
@@ -490,8 +492,8 @@ def _configs(preset: Preset) -> list[Config]:
             1,
             1,
             interrupts=True,
-            proves="Ctrl-C anywhere, with a call in flight: the worker's call gets JobAbandoned; "
-            "the runtime stays usable and shuts down cleanly",
+            proves="Ctrl-C at any scheduling point, with a call in flight: the worker's call "
+            "gets JobAbandoned; the runtime stays usable and shuts down cleanly",
         ),
         Config(
             0,
