@@ -269,3 +269,46 @@ def test_spawn_thread_enters_scoped_settings_around_the_function() -> None:
 def test_scoped_setting_rejects_non_callables() -> None:
     with pytest.raises(TypeError, match="callable"):
         ScopedSetting(1, print, 2)  # type: ignore[arg-type]
+
+
+def test_join_through_interrupts_holds_back_cpythons_interrupted_join_race() -> None:
+    # CPython <= 3.12: an interrupt in Thread.join as the thread exits makes
+    # join's clean-up raise "release unlocked lock" while handling it. That
+    # is the interrupt: held back, the join retried.
+    import os
+
+    from treadle.threads import join_through_interrupts
+
+    fake_threading = os.path.join(os.path.dirname(threading.__file__), "threading.py")
+    code = compile(
+        "def join(state):\n"
+        "    state['calls'] += 1\n"
+        "    if state['calls'] == 1:\n"
+        "        try:\n"
+        "            raise KeyboardInterrupt\n"
+        "        except KeyboardInterrupt:\n"
+        "            raise RuntimeError('release unlocked lock')\n",
+        fake_threading,
+        "exec",
+    )
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+
+    class RacyJoin:
+        def __init__(self) -> None:
+            self.state = {"calls": 0}
+
+        def join(self) -> None:
+            namespace["join"](self.state)
+
+    racy = RacyJoin()
+    held = join_through_interrupts(racy)  # type: ignore[arg-type]
+    assert isinstance(held, KeyboardInterrupt)
+    assert racy.state["calls"] == 2
+
+    class OtherError:
+        def join(self) -> None:
+            raise RuntimeError("not an interrupted join")
+
+    with pytest.raises(RuntimeError, match="not an interrupted join"):
+        join_through_interrupts(OtherError())  # type: ignore[arg-type]
