@@ -42,7 +42,7 @@ from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
 
-__all__ = ["CheckPoints", "Rules", "check_rules", "misrouted_back_edges"]
+__all__ = ["LOST", "POINT", "CheckPoints", "Rules", "check_rules", "misrouted_back_edges", "step"]
 
 _CALLS = frozenset(name for name in ("CALL", "CALL_FUNCTION_EX", "CALL_KW") if name in dis.opmap)
 # Backward jumps that check the eval breaker (not JUMP_BACKWARD_NO_INTERRUPT,
@@ -147,6 +147,25 @@ def check_rules(code: CodeType) -> Rules:
         {x: frozenset(p) for x, p in lost.items()},
     )
     return found
+
+
+POINT, LOST = 1, 2
+
+
+def step(frame: FrameType, last: dict[FrameType, int]) -> int:
+    """At an ``opcode`` event: POINT, LOST (see :class:`Rules`) or 0.
+
+    ``last`` maps each traced frame to its previous instruction; this
+    updates it (drop a frame from it at its ``return`` event)."""
+    offset = frame.f_lasti
+    prev = last.get(frame)
+    last[frame] = offset
+    rules = check_rules(frame.f_code)
+    if offset in rules.at or prev in rules.after.get(offset, ()):
+        return POINT
+    if prev in rules.lost.get(offset, ()):
+        return LOST
+    return 0
 
 
 def _effective(table: list[Any], opnames: dict[int, str], handler: int | None) -> int | None:
@@ -340,14 +359,11 @@ class CheckPoints:
 
     def _trace_local(self, frame: FrameType, event: str, arg: object) -> Any:
         if event == "opcode":
-            offset = frame.f_lasti
-            prev = self._prev.get(frame)
-            self._prev[frame] = offset
-            rules = check_rules(frame.f_code)
-            if offset in rules.at or prev in rules.after.get(offset, ()):
+            found = step(frame, self._prev)
+            if found == POINT:
                 if self._on_point():
                     self._interrupt(frame)
-            elif prev in rules.lost.get(offset, ()):
+            elif found == LOST:
                 self.lost.add(_where(frame))
         elif event == "return":
             self._prev.pop(frame, None)

@@ -46,7 +46,7 @@ from types import CodeType, FrameType
 from typing import Any
 
 import treadle
-from treadle_model._checkpoints import REARM_OPCODE_TRACE, check_rules
+from treadle_model._checkpoints import LOST, POINT, REARM_OPCODE_TRACE, step
 
 TREADLE_DIR = os.path.dirname(os.path.abspath(treadle.__file__)) + os.sep
 _GENERATOR_FLAGS = 0x20 | 0x80 | 0x100 | 0x200  # generator, coroutine, iterable coro, async gen
@@ -103,13 +103,10 @@ class _Counter:
 
     def local_trace(self, frame: FrameType, event: str, arg: Any) -> Any:
         if event == "opcode":
-            offset = frame.f_lasti
-            prev = self.prev.get(frame)
-            self.prev[frame] = offset
-            rules = check_rules(frame.f_code)
-            if offset in rules.at or prev in rules.after.get(offset, ()):
+            found = step(frame, self.prev)
+            if found == POINT:
                 self._hit(frame)
-            elif prev in rules.lost.get(offset, ()):
+            elif found == LOST:
                 self.lost.add(f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}")
         elif event == "return":
             self.prev.pop(frame, None)
